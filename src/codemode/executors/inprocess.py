@@ -1,0 +1,254 @@
+"""Run code inside the host process: fastest, and not isolated at all.
+
+Unsafe by design: the code can read and change anything the server can,
+``os._exit`` ends the server, and memory is shared. Use it for trusted code in a
+library or in tests. Differences from the subprocess executor, by necessity:
+
+- only Python-level output is captured (``print``, ``sys.stdout``); what C code
+  or child processes write to fd 1/2 goes to the host's own streams;
+- a timeout raises KeyboardInterrupt in the running thread when it next runs
+  Python bytecode; code blocked in C (``time.sleep``) cannot be stopped, so after
+  the grace period its thread is abandoned and the session gets a fresh namespace.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import math
+import sys
+import threading
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+
+from codemode.executors import interpreter, namespaces, protocol
+from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
+from codemode.executors.base import Capability, ExecutionLimits, ExecutorBase, HostHandler
+from codemode.models import ExecutionResult, RuntimeInfo
+
+
+class InProcessExecutor(ExecutorBase):
+    """Runs a session's code in a thread of the host process."""
+
+    name = "inprocess"
+    capabilities = frozenset({Capability.TIMEOUT, Capability.RESET})
+
+    def __init__(self, *, limits: ExecutionLimits | None = None) -> None:
+        super().__init__(limits)
+        self._interp: interpreter.Interpreter | None = None
+
+    @property
+    def runtime(self) -> RuntimeInfo | None:
+        version = ".".join(map(str, sys.version_info[:3]))
+        return RuntimeInfo(pid=None, python_version=version, executable=sys.executable, prefix=sys.prefix)
+
+    async def start(self, handler: HostHandler) -> None:
+        self._handler = handler
+        if self._interp is None:
+            self._interp = self._new_interpreter()
+
+    def _new_interpreter(self) -> interpreter.Interpreter:
+        return interpreter.Interpreter(
+            namespaces.build(self._call_host),
+            value_cap=self.limits.value_cap,
+            traceback_cap=self.limits.traceback_cap,
+            module_name="__codemode__",
+        )
+
+    def _call_host(self, method: str, params: dict[str, Any]) -> Any:
+        """Called from the code's thread: run the host handler on the event loop."""
+        if self._handler is None:
+            raise namespaces.RemoteError("the session is not started")
+        # A JSON round trip gives the same semantics (and limits) as the worker's socket.
+        frame = protocol.encode_frame({"op": "call", "params": protocol.to_wire(params)}, self.limits.max_frame_bytes)
+        wire_params = protocol.from_wire(json.loads(frame[protocol.HEADER.size :])["params"])
+        try:
+            result = anyio.from_thread.run(self._handler, method, wire_params)
+        except Exception as exc:  # noqa: BLE001 - becomes the same exception the worker would raise
+            kind = getattr(exc, "kind", "")
+            raise namespaces.remote_error({"type": type(exc).__name__, "message": str(exc), "kind": kind}) from None
+        return protocol.from_wire(json.loads(json.dumps(protocol.to_wire(result))))
+
+    async def _run(self, code: str, count: int, timeout: float | None) -> ExecutionResult:
+        if self._interp is None:
+            self._interp = self._new_interpreter()
+        job = _Job(self._interp, code, count, self.limits.output_cap)
+        with anyio.move_on_after(math.inf if timeout is None else timeout):
+            await anyio.to_thread.run_sync(job.run, abandon_on_cancel=True)
+        if job.finished.is_set():
+            return job.result()
+        job.interrupt()
+        if await anyio.to_thread.run_sync(job.finished.wait, self.limits.interrupt_grace):
+            return interrupted(job.result(), "TimeoutError", timeout_note(timeout))
+        self._interp = self._new_interpreter()  # the old one stays with the abandoned thread
+        return lost(
+            "TimeoutError",
+            f"{timeout_note(timeout)}, but it did not stop (blocked in C code); its thread was abandoned",
+        )
+
+    async def reset(self) -> None:
+        if self._interp is not None:
+            self._interp.reset()
+
+    async def restart(self) -> None:
+        self._interp = self._new_interpreter()
+
+    async def close(self) -> None:
+        self._interp = None
+
+
+class _Job:
+    """One run on a worker thread, with its output routed to its own sinks."""
+
+    def __init__(self, interp: interpreter.Interpreter, code: str, count: int, output_cap: int) -> None:
+        self._interp = interp
+        self._code = code
+        self._count = count
+        self._stdout = OutputStream(output_cap)
+        self._stderr = OutputStream(output_cap)
+        self._outcome: dict[str, Any] = {}
+        self._thread_id: int | None = None
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        self._thread_id = threading.get_ident()
+        _install_router()
+        _routes.sinks = (self._stdout, self._stderr)
+        try:
+            self._outcome = self._interp.execute(self._code, self._count)
+        except KeyboardInterrupt:  # landed outside the user's code
+            self._outcome = {"value": None, "error": {"type": "KeyboardInterrupt", "message": ""}}
+        finally:
+            _routes.sinks = None
+            self.finished.set()
+
+    def interrupt(self) -> None:
+        if self._thread_id is not None and not self.finished.is_set():
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self._thread_id), ctypes.py_object(KeyboardInterrupt)
+            )
+
+    def result(self) -> ExecutionResult:
+        stdout, stdout_cut = self._stdout.take()
+        stderr, stderr_cut = self._stderr.take()
+        truncated = bool(self._outcome.get("truncated")) or stdout_cut or stderr_cut
+        return from_outcome({**self._outcome, "stdout": stdout, "stderr": stderr, "truncated": truncated})
+
+
+class OutputStream:
+    """A text stream (``sys.stdout``/``sys.stderr``) that keeps at most ``cap`` characters.
+
+    Writers are the session's code and threads it started. ``list.append`` is atomic
+    under the GIL, so there is no lock: the worst a race does is let the size count
+    run a write late. ``write`` is on the path of every
+    ``print``, so its common case is kept to a handful of operations.
+    """
+
+    encoding = "utf-8"
+    errors = "replace"
+    newlines = None
+    closed = False
+
+    def __init__(self, cap: int, name: str = "<stdout>") -> None:
+        self.cap = cap
+        self.name = name
+        self._parts: list[str] = []
+        self._append = self._parts.append
+        self._size = 0
+        self.truncated = False
+
+    def write(self, text: str) -> int:
+        n = len(text)
+        size = self._size + n
+        if size <= self.cap and text.__class__ is str:
+            self._size = size
+            self._append(text)
+            return n
+        return self._write_capped(text)
+
+    def _write_capped(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        room = self.cap - self._size
+        self.truncated = True
+        if room > 0:
+            self._append(text[:room])
+            self._size += room
+        return len(text)
+
+    @property
+    def full(self) -> bool:
+        return self._size >= self.cap
+
+    def take(self) -> tuple[str, bool]:
+        """Return what was collected and whether some was dropped, and start afresh."""
+        count = len(self._parts)
+        text = "".join(self._parts[:count])
+        del self._parts[:count]  # a write racing in after the join stays for next time
+        truncated = self.truncated
+        self._size, self.truncated = 0, False
+        return text, truncated
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation(f"{self.name} has no file descriptor in the in-process executor")
+
+
+class _Routes(threading.local):
+    sinks: tuple[OutputStream, OutputStream] | None = None
+
+
+_routes = _Routes()
+_router_lock = threading.Lock()
+
+
+class _RoutedStream:
+    """Stands in for sys.stdout/stderr: a thread running session code writes to its sink."""
+
+    def __init__(self, original: Any, index: int) -> None:
+        self._original = original
+        self._index = index
+
+    def write(self, text: str) -> int:
+        sinks = _routes.sinks
+        if sinks is None:
+            return self._original.write(text)
+        sinks[self._index].write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if _routes.sinks is None:
+            self._original.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+def _install_router() -> None:
+    with _router_lock:
+        if not isinstance(sys.stdout, _RoutedStream):
+            sys.stdout = _RoutedStream(sys.stdout, 0)  # type: ignore[assignment]
+        if not isinstance(sys.stderr, _RoutedStream):
+            sys.stderr = _RoutedStream(sys.stderr, 1)  # type: ignore[assignment]

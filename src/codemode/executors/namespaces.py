@@ -1,0 +1,274 @@
+"""The objects user code sees as ``tools``, ``workflows``, ``artifacts`` and ``deps``.
+
+Stdlib-only (the worker loads it by path). Every method is a call to the session
+host through ``call(method, params)``, which the executor supplies: a socket RPC
+in the worker, a hop to the event loop in the in-process executor. The host owns
+storage and adapters, so what one client saves is visible to every session at once.
+Workflows are the exception: their code is fetched from the host but runs here,
+in the session, where it can use the same namespaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import types
+from collections.abc import Callable
+from typing import Any
+
+Call = Callable[[str, dict[str, Any]], Any]
+
+
+class RemoteError(Exception):
+    """An operation that the session host ran on behalf of this code failed."""
+
+
+_KIND_BASES: dict[str, type[Exception]] = {
+    "lookup": LookupError,
+    "value": ValueError,
+    "timeout": TimeoutError,
+    "permission": PermissionError,
+}
+_ERROR_CLASSES: dict[tuple[str, str], type[Exception]] = {}
+
+
+def remote_error(payload: dict[str, Any]) -> Exception:
+    """Build the exception for an error reply: named as on the host, catchable by kind."""
+    name = str(payload.get("type") or "RemoteError")
+    kind = str(payload.get("kind") or "")
+    cls = _ERROR_CLASSES.get((name, kind))
+    if cls is None:
+        bases = (RemoteError, _KIND_BASES[kind]) if kind in _KIND_BASES else (RemoteError,)
+        cls = type(name, bases, {"__module__": "codemode"})
+        _ERROR_CLASSES[(name, kind)] = cls
+    return cls(str(payload.get("message", "")))
+
+
+class _Namespace:
+    _help = ""
+
+    def __init__(self, call: Call) -> None:
+        self._call = call
+
+    def __repr__(self) -> str:
+        return self._help
+
+
+class Tools(_Namespace):
+    _help = (
+        "tools: tools.list(), tools.search(query), tools.<name>(**args) runs a tool, "
+        "tools.<name>.<recipe>(**args) runs a recipe or an MCP server's tool, tools.<name>.list()"
+    )
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._call("tools.list", {})
+
+    def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
+        return self._call("tools.search", {"query": query, "limit": limit})
+
+    def __getattr__(self, name: str) -> ToolProxy:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return ToolProxy(self._call, name)
+
+    def __getitem__(self, name: str) -> ToolProxy:
+        return ToolProxy(self._call, name)
+
+
+class ToolProxy:
+    """One tool: call it to run the tool itself; its attributes are its recipes (or MCP tools)."""
+
+    def __init__(self, call: Call, tool: str) -> None:
+        self._call = call
+        self._tool = tool
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._invoke(None, args, kwargs)
+
+    def list(self) -> list[dict[str, Any]]:
+        """The recipes (or, for an MCP server, the tools) this tool offers."""
+        return self._call("tools.recipes", {"tool": self._tool})
+
+    def __getattr__(self, recipe: str) -> Callable[..., Any]:
+        if recipe.startswith("_"):
+            raise AttributeError(recipe)
+        return self[recipe]
+
+    def __getitem__(self, recipe: str) -> Callable[..., Any]:
+        def run_recipe(*args: Any, **kwargs: Any) -> Any:
+            return self._invoke(recipe, args, kwargs)
+
+        run_recipe.__name__ = recipe
+        return run_recipe
+
+    def _invoke(self, recipe: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        params = {"tool": self._tool, "recipe": recipe, "args": kwargs, "positional": list(args)}
+        return self._call("tools.call", params)
+
+    def __repr__(self) -> str:
+        return f"<tool {self._tool}: call it, or .list() its recipes>"
+
+
+class Artifacts(_Namespace):
+    _help = (
+        "artifacts: artifacts.save(name, data, description='', metadata=None), artifacts.load(name), "
+        "artifacts.list(), artifacts.delete(name); data is text, bytes or JSON data"
+    )
+
+    def save(
+        self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        params = {"name": name, "data": data, "description": description, "metadata": metadata or {}}
+        return self._call("artifacts.save", params)
+
+    def load(self, name: str) -> Any:
+        return self._call("artifacts.load", {"name": name})
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._call("artifacts.list", {})
+
+    def delete(self, name: str) -> bool:
+        return self._call("artifacts.delete", {"name": name})
+
+    def exists(self, name: str) -> bool:
+        return any(item["name"] == name for item in self.list())
+
+
+class Deps(_Namespace):
+    _help = "deps: deps.list(), deps.add(package), deps.remove(package), deps.sync()"
+
+    def list(self) -> list[str]:
+        return self._call("deps.list", {})
+
+    def add(self, package: str) -> dict[str, Any]:
+        return self._installed(self._call("deps.add", {"package": package}))
+
+    def remove(self, package: str) -> dict[str, Any]:
+        return self._call("deps.remove", {"package": package})
+
+    def sync(self) -> dict[str, Any]:
+        return self._installed(self._call("deps.sync", {}))
+
+    @staticmethod
+    def _installed(result: dict[str, Any]) -> dict[str, Any]:
+        import importlib
+
+        importlib.invalidate_caches()  # so packages installed just now are importable
+        return result
+
+
+class Workflows(_Namespace):
+    _help = (
+        "workflows: workflows.invoke(name, **args) or workflows.<name>(**args), workflows.list(), "
+        "workflows.search(query), workflows.get(name), workflows.create(name, source, description), "
+        "workflows.delete(name)"
+    )
+
+    def __init__(self, call: Call, globals_for_workflows: dict[str, Any]) -> None:
+        super().__init__(call)
+        self._globals = globals_for_workflows
+        self._compiled: dict[str, types.CodeType] = {}
+        self._lock = threading.Lock()
+
+    def list(self) -> list[dict[str, Any]]:
+        return self._call("workflows.list", {})
+
+    def search(self, query: str, limit: int = 5) -> list[dict[str, Any]]:
+        return self._call("workflows.search", {"query": query, "limit": limit})
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        return self._call("workflows.get", {"name": name})
+
+    def create(self, name: str, source: str, description: str = "") -> dict[str, Any]:
+        return self._call("workflows.create", {"name": name, "source": source, "description": description})
+
+    def delete(self, name: str) -> bool:
+        return self._call("workflows.delete", {"name": name})
+
+    def invoke(self, name: str, /, **kwargs: Any) -> Any:
+        """Run workflow ``name`` here, in the session; await it if ``run`` is async."""
+        result = self.load(name)(**kwargs)
+        if _is_awaitable(result):
+            return _run_awaitable(result)
+        return result
+
+    async def ainvoke(self, name: str, /, **kwargs: Any) -> Any:
+        """Like :meth:`invoke`, for code that is already inside an event loop (top-level ``await``)."""
+        result = self.load(name)(**kwargs)
+        if _is_awaitable(result):
+            return await result
+        return result
+
+    def load(self, name: str) -> Callable[..., Any]:
+        """Return the ``run`` function of workflow ``name``, with the namespaces in its globals."""
+        record = self._call("workflows.source", {"name": name})
+        digest = hashlib.sha256(record["source"].encode()).hexdigest()
+        with self._lock:
+            code = self._compiled.get(digest)
+            if code is None:
+                code = compile(record["source"], f"<workflow {name}>", "exec")
+                self._compiled[digest] = code
+        module = types.ModuleType(f"workflow_{name}")
+        module.__dict__.update(self._globals)
+        exec(code, module.__dict__)  # noqa: S102 - workflows are code the session's users saved
+        run = module.__dict__.get("run")
+        if not callable(run):
+            raise RemoteError(f"workflow {name!r} does not define run()")
+        return run
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def invoke(**kwargs: Any) -> Any:
+            return self.invoke(name, **kwargs)
+
+        invoke.__name__ = name
+        return invoke
+
+
+def _is_awaitable(value: Any) -> bool:
+    import inspect
+
+    return inspect.isawaitable(value)
+
+
+def _run_awaitable(awaitable: Any) -> Any:
+    """Finish a coroutine from sync code, whether or not this thread has a running loop."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_wrap(awaitable))
+    # A loop is running here (top-level await called a sync invoke): use a helper thread.
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(_wrap(awaitable))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="codemode-workflow")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+async def _wrap(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def build(call: Call) -> dict[str, Any]:
+    """The predefined names of a session namespace."""
+    shared: dict[str, Any] = {}
+    shared.update(
+        tools=Tools(call),
+        artifacts=Artifacts(call),
+        deps=Deps(call),
+        workflows=Workflows(call, shared),
+    )
+    return shared
