@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
+# Session venvs go to a cache of this test run, not the user's ~/.cache/codemode.
+os.environ.setdefault("CODEMODE_CACHE_DIR", tempfile.mkdtemp(prefix="codemode-test-cache-"))
 
 from codemode import Session
 

@@ -288,7 +288,7 @@ async def test_capabilities_are_the_ones_that_work(session: Session):
     assert session.supports(Capability.PROCESS_ISOLATION)
     assert not session.supports("container_isolation")
     assert not session.supports("network_isolation")
-    assert session.supported_capabilities() == {"timeout", "process_isolation", "reset"}
+    assert session.supported_capabilities() == {"timeout", "process_isolation", "reset", "deps_install"}
 
 
 async def test_worker_that_cannot_start_gives_a_clear_error(workspace: Path):

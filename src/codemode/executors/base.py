@@ -61,6 +61,13 @@ class Executor(Protocol):
         """The interpreter in use, once started."""
         ...
 
+    def use_python(self, python: str) -> None:
+        """Run the interpreter with ``python`` (the session's venv) from the next start or restart on.
+
+        Only executors with ``Capability.DEPS_INSTALL`` can; the others raise ``DepsError``.
+        """
+        ...
+
     async def start(self, handler: HostHandler) -> None:
         """Get ready to run code; calls from user code go to ``handler``."""
         ...

@@ -25,6 +25,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
+from codemode.errors import DepsError
 from codemode.executors import interpreter, namespaces, protocol
 from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
 from codemode.executors.base import Capability, ExecutionLimits, ExecutorBase, HostHandler
@@ -45,6 +46,9 @@ class InProcessExecutor(ExecutorBase):
     def runtime(self) -> RuntimeInfo | None:
         version = ".".join(map(str, sys.version_info[:3]))
         return RuntimeInfo(pid=None, python_version=version, executable=sys.executable, prefix=sys.prefix)
+
+    def use_python(self, python: str) -> None:
+        raise DepsError("the in-process executor runs in the server's interpreter and cannot switch to a venv")
 
     async def start(self, handler: HostHandler) -> None:
         self._handler = handler

@@ -201,12 +201,12 @@ class Workflows(_Namespace):
 
     def load(self, name: str) -> Callable[..., Any]:
         """Return the ``run`` function of workflow ``name``, with the namespaces in its globals."""
-        record = self._call("workflows.source", {"name": name})
-        digest = hashlib.sha256(record["source"].encode()).hexdigest()
+        source = self._call("workflows.source", {"name": name})
+        digest = hashlib.sha256(f"{name}\0{source}".encode()).hexdigest()
         with self._lock:
             code = self._compiled.get(digest)
             if code is None:
-                code = compile(record["source"], f"<workflow {name}>", "exec")
+                code = compile(source, f"<workflow {name}>", "exec")
                 self._compiled[digest] = code
         module = types.ModuleType(f"workflow_{name}")
         module.__dict__.update(self._globals)

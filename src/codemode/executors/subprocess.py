@@ -34,7 +34,6 @@ class SubprocessExecutor(ExecutorBase):
     """Runs a session's code in a child process (see :mod:`codemode.executors.worker`)."""
 
     name = "subprocess"
-    capabilities = frozenset({Capability.TIMEOUT, Capability.PROCESS_ISOLATION, Capability.RESET})
 
     def __init__(
         self,
@@ -45,7 +44,10 @@ class SubprocessExecutor(ExecutorBase):
         env: dict[str, str] | None = None,
     ) -> None:
         super().__init__(limits)
+        # An explicit interpreter is used as given; otherwise the session puts the worker in its venv.
         self.python = python or sys.executable
+        base = {Capability.TIMEOUT, Capability.PROCESS_ISOLATION, Capability.RESET}
+        self.capabilities = frozenset(base if python else base | {Capability.DEPS_INSTALL})
         self._cwd = cwd
         self._env = env
         self._worker: WorkerProcess | None = None

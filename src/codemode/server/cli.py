@@ -17,7 +17,7 @@ from anyio.abc import TaskStatus
 
 from codemode import __version__
 from codemode.executors.base import ExecutionLimits
-from codemode.server.registry import SessionRegistry
+from codemode.server.registry import SessionRegistry, new_registry
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds interrupted code gets to stop before its worker is replaced (default: 2)",
     )
     parser.add_argument(
+        "--no-runtime-deps",
+        action="store_true",
+        help="refuse to add or remove packages at runtime, and hide add_dep/remove_dep",
+    )
+    parser.add_argument(
+        "--extra-dep", action="append", default=[], metavar="REQUIREMENT", help="a package beyond requirements.txt"
+    )
+    parser.add_argument("--python-version", help="Python of the session venvs, e.g. 3.12 (default: the server's)")
+    parser.add_argument(
         "--log-level",
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
         default="INFO",
@@ -86,6 +95,9 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         max_timeout=args.max_timeout,
         limits=limits,
         log_level=args.log_level,
+        allow_runtime_deps=not args.no_runtime_deps,
+        extra_deps=args.extra_dep,
+        python_version=args.python_version,
     )
 
 
@@ -98,7 +110,7 @@ async def serve_stdio(settings: ServerSettings) -> None:
     child of one survives) and the process exits: the SDK's stdin reader sits in a
     blocking read that cancellation cannot end.
     """
-    async with SessionRegistry(settings.new_session) as registry, anyio.create_task_group() as tasks:
+    async with new_registry(settings) as registry, anyio.create_task_group() as tasks:
         await tasks.start(_exit_on_signal, registry)
         if settings.eager_start:
             registry.prestart_default(LOCAL_PRINCIPAL)

@@ -23,7 +23,9 @@ import anyio
 from anyio.abc import TaskGroup
 
 from codemode.errors import CodemodeError, SessionNotFound
+from codemode.server.settings import ServerSettings
 from codemode.session import Session
+from codemode.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +44,9 @@ class _Entry:
 class SessionRegistry:
     """Owns every live session; closing the registry closes them all."""
 
-    def __init__(self, factory: SessionFactory) -> None:
+    def __init__(self, factory: SessionFactory, workspace: Workspace) -> None:
         self._factory = factory
+        self.workspace = workspace
         self._entries: dict[str, _Entry] = {}
         self._defaults: dict[str, str] = {}
         self._by_transport: dict[str, str] = {}
@@ -51,6 +54,9 @@ class SessionRegistry:
         self._tasks: TaskGroup | None = None
 
     async def __aenter__(self) -> SessionRegistry:
+        # The shared workspace is opened here, in the owner's task, so that its task group
+        # is entered and left by one task whichever sessions come and go.
+        await self.workspace.open()
         self._tasks = anyio.create_task_group()
         await self._tasks.__aenter__()
         return self
@@ -62,6 +68,7 @@ class SessionRegistry:
         self._tasks.cancel_scope.cancel()
         await self._tasks.__aexit__(exc_type, exc, tb)
         await self.close_all()
+        await self.workspace.close()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -151,3 +158,9 @@ class SessionRegistry:
         with anyio.CancelScope(shield=True):
             for session_id in list(self._entries):
                 await self._forget(session_id)
+
+
+def new_registry(settings: ServerSettings) -> SessionRegistry:
+    """A registry whose sessions share one workspace, configured by ``settings``."""
+    workspace = settings.workspace()
+    return SessionRegistry(lambda name: settings.new_session(workspace, name), workspace)

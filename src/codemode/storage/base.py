@@ -13,6 +13,9 @@ from typing import Protocol, runtime_checkable
 
 from codemode.errors import InvalidName
 
+WORKSPACE = "workspace"
+"""The collection of files at the workspace root, such as ``requirements.txt``."""
+
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,250}$")
 _COLLECTION = re.compile(r"^[a-z_]+(/\.?[a-z_]+)*$")
 

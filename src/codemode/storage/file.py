@@ -1,7 +1,8 @@
 """``FileStorage``: a workspace directory (the default).
 
 A collection is a directory under the base (``workflows/``, ``artifacts/``,
-``artifacts/.meta/``), a key is a file name. Writes go to a temporary file in the
+``artifacts/.meta/``), a key is a file name; the ``workspace`` collection is the
+base itself (``requirements.txt``). Writes go to a temporary file in the
 same directory and are moved into place with ``os.replace``, so a crash or a full
 disk leaves the old value intact. File I/O runs in worker threads.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 import anyio.to_thread
 
 from codemode.errors import StorageError
-from codemode.storage.base import check_key
+from codemode.storage.base import WORKSPACE, check_key
 
 _TEMP_PREFIX = ".tmp-"
 
@@ -31,11 +32,9 @@ class FileStorage:
         return str(self.base_path)
 
     def _path(self, collection: str, key: str | None = None) -> Path:
-        if key is None:
-            check_key(collection, "x")
-            return self.base_path / collection
-        check_key(collection, key)
-        return self.base_path / collection / key
+        check_key(collection, "x" if key is None else key)
+        directory = self.base_path if collection == WORKSPACE else self.base_path / collection
+        return directory if key is None else directory / key
 
     async def read(self, collection: str, key: str) -> bytes | None:
         return await anyio.to_thread.run_sync(_read, self._path(collection, key))

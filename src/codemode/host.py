@@ -1,0 +1,90 @@
+"""Calls from a session's code to the host: ``artifacts.save(...)`` in the worker lands here.
+
+Each method name maps to one coroutine on the workspace. Results cross the
+process boundary as JSON data, so models are dumped here; exceptions go back
+as errors the code can catch (see ``executors/namespaces.py``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from codemode.errors import InvalidArgument, WorkflowNotFound
+from codemode.workspace import Workspace
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class HostApi:
+    """The dispatch table from method names (``"tools.call"``) to workspace operations."""
+
+    def __init__(self, workspace: Workspace, deps_supported: Callable[[], Awaitable[None]]) -> None:
+        ws = workspace
+        self._handlers: dict[str, Handler] = {
+            "tools.list": _list_of(lambda: _tool_list(ws)),
+            "tools.search": _list_of(ws.tools.search),
+            "tools.recipes": _list_of(ws.tools.callables),
+            "tools.call": ws.tools.call,
+            "workflows.list": _list_of(ws.workflows.list),
+            "workflows.search": _list_of(ws.workflows.search),
+            "workflows.get": lambda name: _optional(ws.workflows.get(name)),
+            "workflows.source": ws.workflows.source,
+            "workflows.create": lambda name, source, description="": _dump(ws.workflows.add(name, source, description)),
+            "workflows.delete": ws.workflows.remove,
+            "artifacts.save": lambda **params: _dump(ws.artifacts.save(**params)),
+            "artifacts.load": ws.artifacts.load,
+            "artifacts.list": _list_of(ws.artifacts.list),
+            "artifacts.delete": ws.artifacts.delete,
+            "deps.list": ws.deps.list,
+            "deps.add": lambda package: _after(deps_supported, lambda: _dump(ws.deps.add(package))),
+            "deps.remove": lambda package: _after(deps_supported, lambda: _dump(ws.deps.remove(package))),
+            "deps.sync": lambda: _after(deps_supported, lambda: _dump(ws.deps.sync())),
+        }
+
+        self._signatures = {method: inspect.signature(handler) for method, handler in self._handlers.items()}
+
+    async def __call__(self, method: str, params: dict[str, Any]) -> Any:
+        handler = self._handlers.get(method)
+        if handler is None:
+            raise InvalidArgument(f"unknown host call {method!r}")
+        try:
+            self._signatures[method].bind(**params)  # wrong arguments from user code: say so, do not crash
+        except TypeError as exc:
+            raise InvalidArgument(f"{method}(): {exc}") from None
+        return await handler(**params)
+
+
+async def _tool_list(workspace: Workspace) -> list[BaseModel]:
+    return list((await workspace.tools.list()).tools)
+
+
+def _list_of(method: Callable[..., Awaitable[list[Any]]]) -> Handler:
+    async def call(*args: Any, **kwargs: Any) -> list[Any]:
+        return [_plain(item) for item in await method(*args, **kwargs)]
+
+    call.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
+    return call
+
+
+async def _dump(awaitable: Awaitable[BaseModel]) -> Any:
+    return _plain(await awaitable)
+
+
+async def _optional(awaitable: Awaitable[BaseModel]) -> Any:
+    try:
+        return await _dump(awaitable)
+    except WorkflowNotFound:
+        return None
+
+
+async def _after(check: Callable[[], Awaitable[None]], then: Callable[[], Awaitable[Any]]) -> Any:
+    await check()
+    return await then()
+
+
+def _plain(item: Any) -> Any:
+    return item.model_dump(mode="json", by_alias=True) if isinstance(item, BaseModel) else item

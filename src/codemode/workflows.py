@@ -1,0 +1,240 @@
+"""Workflows: saved Python that defines ``async def run(...)`` (or ``def run``).
+
+A workflow is ``workflows/{name}.py`` in storage: the source exactly as written,
+so a workspace stays readable and editable by hand. A description given on add
+lives beside it in ``workflows/.meta/{name}.json``; without one, the module
+docstring is the description. Parameters are read from ``run``'s signature with
+``ast``, without running anything. Workflows run in the session (see
+``executors/namespaces.py``), never in the server.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from codemode.errors import InvalidArgument, WorkflowNotFound
+from codemode.names import validate_name
+from codemode.search import Document, bm25
+from codemode.storage.base import Storage
+
+SOURCE = "workflows"
+META = "workflows/.meta"
+MAX_SOURCE_CHARS = 1024 * 1024
+
+
+class WorkflowParameter(BaseModel):
+    name: str
+    annotation: str | None = Field(default=None, description="The annotation as written, e.g. 'str' or 'list[int]'.")
+    required: bool
+    default: str | None = Field(default=None, description="repr of the default, if there is one.")
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema", description="JSON schema of the value.")
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+
+class WorkflowInfo(BaseModel):
+    """A workflow without its source (what listings and searches return)."""
+
+    name: str
+    description: str
+    is_async: bool
+    parameters: list[WorkflowParameter]
+    input_schema: dict[str, Any] = Field(description="JSON schema of run()'s keyword arguments.")
+    score: float | None = Field(default=None, description="Search relevance (BM25), for search results.")
+
+
+class Workflow(WorkflowInfo):
+    """A workflow with its source."""
+
+    source: str
+
+
+class WorkflowStore:
+    """Workflows of a workspace, in its storage."""
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    async def list(self) -> list[WorkflowInfo]:
+        sources = await self._storage.read_all(SOURCE)
+        metas = await self._storage.read_all(META)
+        infos = []
+        for key in sorted(sources):
+            name = key.removesuffix(".py")
+            if key.endswith(".py") and _is_name(name):
+                workflow = _describe(name, sources[key].decode("utf-8", "replace"), metas.get(f"{name}.json"))
+                if workflow is not None:
+                    infos.append(WorkflowInfo(**workflow.model_dump(exclude={"source"}, by_alias=True)))
+        return infos
+
+    async def get(self, name: str) -> Workflow:
+        validate_name(name, "workflow name")
+        source = await self._storage.read(SOURCE, f"{name}.py")
+        if source is None:
+            raise WorkflowNotFound(f"no workflow named {name!r}")
+        workflow = _describe(name, source.decode("utf-8", "replace"), await self._storage.read(META, f"{name}.json"))
+        if workflow is None:
+            raise InvalidArgument(f"workflow {name!r} is stored but does not compile or define run(); fix or remove it")
+        return workflow
+
+    async def source(self, name: str) -> str:
+        """Just the source, for running it: no parsing here, the session compiles it (and caches that)."""
+        validate_name(name, "workflow name")
+        source = await self._storage.read(SOURCE, f"{name}.py")
+        if source is None:
+            raise WorkflowNotFound(f"no workflow named {name!r}")
+        return source.decode("utf-8", "replace")
+
+    async def search(self, query: str, limit: int = 5) -> list[WorkflowInfo]:
+        infos = {info.name: info for info in await self.list()}
+        documents = [
+            Document(
+                info.name,
+                [(info.name, 3.0), (info.description, 1.0), (" ".join(p.name for p in info.parameters), 1.0)],
+            )
+            for info in infos.values()
+        ]
+        return [infos[key].model_copy(update={"score": score}) for key, score in bm25(query, documents, limit)]
+
+    async def add(self, name: str, source: str, description: str = "") -> WorkflowInfo:
+        """Save a workflow after checking it; an invalid one never replaces a working one."""
+        validate_name(name, "workflow name")
+        if not isinstance(source, str) or not source.strip():
+            raise InvalidArgument("workflow source must be non-empty Python text")
+        if len(source) > MAX_SOURCE_CHARS:
+            raise InvalidArgument(f"workflow source is {len(source):,} characters; the limit is {MAX_SOURCE_CHARS:,}")
+        check_source(source)
+        meta = json.dumps({"description": str(description or "")}).encode()
+        await self._storage.write(SOURCE, f"{name}.py", source.encode("utf-8"))
+        await self._storage.write(META, f"{name}.json", meta)
+        workflow = _describe(name, source, meta)
+        assert workflow is not None  # check_source passed
+        return WorkflowInfo(**workflow.model_dump(exclude={"source"}, by_alias=True))
+
+    async def remove(self, name: str) -> bool:
+        validate_name(name, "workflow name")
+        removed = await self._storage.delete(SOURCE, f"{name}.py")
+        await self._storage.delete(META, f"{name}.json")
+        return removed
+
+
+def check_source(source: str) -> ast.Module:
+    """Parse ``source``; raise ``InvalidArgument`` (with line numbers) unless it defines ``run``."""
+    try:
+        tree = ast.parse(source, "<workflow>")
+        compile(tree, "<workflow>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise InvalidArgument(
+            f"workflow source does not compile: {exc.msg} (line {exc.lineno}, column {exc.offset})"
+        ) from None
+    except ValueError as exc:  # null bytes
+        raise InvalidArgument(f"workflow source does not compile: {exc}") from None
+    if _find_run(tree) is None:
+        raise InvalidArgument("workflow source must define a top-level `async def run(...)` (or `def run`)")
+    return tree
+
+
+def _is_name(name: str) -> bool:
+    try:
+        validate_name(name)
+    except InvalidArgument:
+        return False
+    return True
+
+
+def _find_run(tree: ast.Module) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    runs = [
+        node for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "run"
+    ]
+    return runs[-1] if runs else None
+
+
+def _describe(name: str, source: str, meta: bytes | None) -> Workflow | None:
+    try:
+        tree = check_source(source)
+    except InvalidArgument:
+        return None
+    run = _find_run(tree)
+    assert run is not None
+    given = _meta_description(meta)
+    description = given or (ast.get_docstring(tree) or ast.get_docstring(run) or "").strip()
+    parameters = _parameters(run)
+    return Workflow(
+        name=name,
+        description=description,
+        is_async=isinstance(run, ast.AsyncFunctionDef),
+        parameters=parameters,
+        input_schema=_input_schema(parameters),
+        source=source,
+    )
+
+
+def _meta_description(meta: bytes | None) -> str:
+    if not meta:
+        return ""
+    try:
+        value = json.loads(meta).get("description", "")
+    except (ValueError, AttributeError):
+        return ""
+    return str(value).strip()
+
+
+def _parameters(run: ast.FunctionDef | ast.AsyncFunctionDef) -> list[WorkflowParameter]:
+    args = run.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    pairs = list(zip(positional, defaults, strict=True)) + list(zip(args.kwonlyargs, args.kw_defaults, strict=True))
+    return [_parameter(arg, default) for arg, default in pairs]
+
+
+def _parameter(arg: ast.arg, default: ast.expr | None) -> WorkflowParameter:
+    annotation = ast.unparse(arg.annotation) if arg.annotation is not None else None
+    return WorkflowParameter(
+        name=arg.arg,
+        annotation=annotation,
+        required=default is None,
+        default=ast.unparse(default) if default is not None else None,
+        schema=_annotation_schema(arg.annotation, default),
+    )
+
+
+_SIMPLE_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "dict": "object"}
+
+
+def _annotation_schema(annotation: ast.expr | None, default: ast.expr | None) -> dict[str, Any]:
+    schema = _type_schema(annotation) if annotation is not None else {}
+    if default is not None:
+        try:
+            schema["default"] = ast.literal_eval(default)
+        except ValueError:
+            pass  # not a literal (a call, a name): shown in `default` as text only
+    return schema
+
+
+def _type_schema(node: ast.expr) -> dict[str, Any]:
+    if isinstance(node, ast.Name) and node.id in _SIMPLE_TYPES:
+        return {"type": _SIMPLE_TYPES[node.id]}
+    if isinstance(node, ast.Name) and node.id == "list":
+        return {"type": "array"}
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in {"list", "tuple"}:
+        return {"type": "array", "items": _type_schema(node.slice)} if node.value.id == "list" else {"type": "array"}
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "dict":
+        return {"type": "object"}
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        options = [_type_schema(node.left), _type_schema(node.right)]
+        return {"anyOf": [option for option in options if option] or [{}]}
+    if isinstance(node, ast.Constant) and node.value is None:
+        return {"type": "null"}
+    return {}
+
+
+def _input_schema(parameters: list[WorkflowParameter]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {parameter.name: parameter.schema_ for parameter in parameters},
+        "required": [parameter.name for parameter in parameters if parameter.required],
+    }

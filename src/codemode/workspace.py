@@ -1,0 +1,79 @@
+"""``Workspace``: what every session on one workspace shares.
+
+Storage and the features on it (artifacts, workflows, tools, deps) belong to the
+workspace, not to a session: a workflow saved by one client is there for every
+other at once, MCP tool servers are connected once, and sessions share the venv.
+Sessions made with ``Session.from_base`` get a workspace of their own; the MCP
+server gives all its sessions one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import anyio
+from anyio.abc import TaskGroup
+
+from codemode.artifacts import DEFAULT_MAX_BYTES, ArtifactStore
+from codemode.deps import DepsManager
+from codemode.storage.base import Storage
+from codemode.tools.registry import ToolRegistry
+from codemode.venvs import VenvCache
+from codemode.workflows import WorkflowStore
+
+
+class Workspace:
+    """Storage plus artifacts, workflows, tools and deps on it. Open it before use; close it after."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        cwd: Path | None = None,
+        extra_deps: Sequence[str] = (),
+        allow_runtime_deps: bool = True,
+        python: str | None = None,
+        venvs: VenvCache | None = None,
+        max_artifact_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.storage = storage
+        self.cwd = cwd
+        self.artifacts = ArtifactStore(storage, max_artifact_bytes)
+        self.workflows = WorkflowStore(storage)
+        self.tools = ToolRegistry(storage, cwd)
+        self.deps = DepsManager(
+            storage, venvs, extra_deps=extra_deps, allow_runtime_deps=allow_runtime_deps, python=python
+        )
+        self._tasks: TaskGroup | None = None
+        self._users = 0
+
+    async def open(self) -> None:
+        """Start the task group that long-lived connections (MCP tool servers) live in."""
+        self._users += 1
+        if self._tasks is None:
+            self._tasks = anyio.create_task_group()
+            await self._tasks.__aenter__()
+            self.tools.bind(self._tasks)
+
+    async def close(self) -> None:
+        """Close connections; the last of several ``open`` calls does it."""
+        self._users -= 1
+        if self._users > 0 or self._tasks is None:
+            return
+        tasks, self._tasks = self._tasks, None
+        with anyio.CancelScope(shield=True):
+            await self.tools.aclose()
+        tasks.cancel_scope.cancel()
+        await tasks.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
