@@ -12,6 +12,7 @@ import logging
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +77,7 @@ class Session:
         self.created_at = datetime.now(UTC)
         self.labels: dict[str, str] = {}
         self.execution_count = 0
+        self.last_activity = time.monotonic()
         self._started = False
         self._closed = False
         self._start_lock = anyio.Lock()
@@ -199,7 +201,11 @@ class Session:
             if self._closed:
                 raise SessionClosed(f"session {self.session_id} is closed")
             self.execution_count += 1
-            result = await self._executor.run(code, count=self.execution_count, timeout=limit)
+            self.touch()
+            try:
+                result = await self._executor.run(code, count=self.execution_count, timeout=limit)
+            finally:
+                self.touch()
         result.session_id = self.session_id
         return result
 
@@ -211,6 +217,15 @@ class Session:
                 await self._executor.restart()
             else:
                 await self._executor.reset()
+
+    def touch(self) -> None:
+        """Note that the session is in use now (idle expiry counts from the last activity)."""
+        self.last_activity = time.monotonic()
+
+    @property
+    def busy(self) -> bool:
+        """True while code runs (or a reset is under way)."""
+        return self._run_lock.locked()
 
     def supports(self, capability: str) -> bool:
         return capability in self.supported_capabilities()

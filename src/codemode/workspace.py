@@ -38,12 +38,14 @@ class Workspace:
         python: str | None = None,
         venvs: VenvCache | None = None,
         max_artifact_bytes: int = DEFAULT_MAX_BYTES,
+        tool_storage: Storage | None = None,
     ) -> None:
         self.storage = storage
         self.cwd = cwd
         self.artifacts = ArtifactStore(storage, max_artifact_bytes)
         self.workflows = WorkflowStore(storage)
-        self.tools = ToolRegistry(storage, cwd)
+        # Tool definitions may come from elsewhere than the data (local files beside shared Redis).
+        self.tools = ToolRegistry(tool_storage or storage, cwd)
         self.deps = DepsManager(
             storage, venvs, extra_deps=extra_deps, allow_runtime_deps=allow_runtime_deps, python=python
         )

@@ -153,7 +153,7 @@ async def test_no_runtime_deps_hides_the_tools_that_change_packages(workspace: P
 async def test_the_tool_names_are_the_contract(client: Client):
     names = {tool.name for tool in (await client.list_tools()).tools}
     assert names == {
-        "run_code", "reset_session", "session_info",
+        "run_code", "reset_session", "session_info", "open_session", "close_session",
         "list_tools", "search_tools",
         "list_workflows", "search_workflows", "get_workflow", "add_workflow", "remove_workflow",
         "list_artifacts", "save_artifact", "load_artifact", "delete_artifact",

@@ -8,10 +8,15 @@ from pathlib import Path
 import pytest
 
 from codemode.storage import FileStorage, Storage
+from tests.conftest import open_redis_storage
 
 
-@pytest.fixture(params=["file"])
+@pytest.fixture(params=["file", "redis"])
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    if request.param == "redis":
+        async with open_redis_storage() as redis:
+            yield redis
+        return
     backend = FileStorage(tmp_path / "store")
     yield backend
     await backend.close()

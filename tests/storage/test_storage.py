@@ -70,3 +70,17 @@ async def test_unknown_collection_names_are_refused(storage: Storage):
 
 async def test_location_names_where_the_data_is(storage: Storage):
     assert storage.location
+
+
+async def test_features_work_unchanged_on_every_backend(storage: Storage):
+    """Artifacts and workflows only talk to the protocol, so they behave the same everywhere."""
+    from codemode.artifacts import ArtifactStore
+    from codemode.workflows import WorkflowStore
+
+    artifacts = ArtifactStore(storage)
+    await artifacts.save("blob", b"\x00\x01", description="bytes")
+    assert await artifacts.load("blob") == b"\x00\x01"
+    assert [(a.name, a.description) for a in await artifacts.list()] == [("blob", "bytes")]
+    workflows = WorkflowStore(storage)
+    await workflows.add("one", "def run():\n    return 1\n", "returns one")
+    assert [(w.name, w.description) for w in await workflows.list()] == [("one", "returns one")]

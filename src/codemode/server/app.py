@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
@@ -23,9 +24,10 @@ from pydantic import AnyUrl
 
 from codemode import __version__
 from codemode.errors import CodemodeError
+from codemode.server.auth import StaticTokenVerifier
 from codemode.server.context import AppState
 from codemode.server.registry import SessionRegistry, new_registry
-from codemode.server.session_tools import add_session_tools
+from codemode.server.session_tools import add_session_handle_tools, add_session_tools
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
 from codemode.server.workspace_tools import add_workspace_tools
 from codemode.workspace import Workspace
@@ -98,15 +100,24 @@ def create_server(settings: ServerSettings | None = None, registry: SessionRegis
                 owned.prestart_default(LOCAL_PRINCIPAL)
             yield AppState(settings=settings, registry=owned, workspace=owned.workspace)
 
+    auth: dict[str, Any] = {}
+    if settings.auth_tokens:
+        auth = {
+            "token_verifier": StaticTokenVerifier(settings.auth_tokens),
+            # Static bearer tokens, not OAuth: no resource metadata is published, so the issuer is nominal.
+            "auth": AuthSettings(issuer_url=f"http://{settings.host}:{settings.port}", resource_server_url=None),  # pyright: ignore[reportArgumentType]
+        }
     server = CodemodeServer(
         "codemode-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
+        **auth,
     )
     server.workspace = owned.workspace
     add_session_tools(server, settings)
+    add_session_handle_tools(server)
     add_workspace_tools(server, settings)
     return server
 

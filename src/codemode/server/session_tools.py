@@ -10,9 +10,15 @@ from pydantic import BaseModel, Field
 
 from codemode.errors import InvalidArgument
 from codemode.models import ExecutionResult, SessionInfo
+from codemode.names import validate_name
 from codemode.server import render
-from codemode.server.context import SessionId, result, session, tool_errors
+from codemode.server.context import SessionId, principal, result, session, state, tool_errors
 from codemode.server.settings import ServerSettings
+
+
+class ClosedSession(BaseModel):
+    session_id: str
+    closed: bool
 
 
 class ResetResult(BaseModel):
@@ -72,6 +78,34 @@ def add_session_tools(server: MCPServer, settings: ServerSettings) -> None:
         """Facts about your session: id, runs so far, executor, Python version, capabilities."""
         info = (await session(ctx, session_id)).info()
         return result(info, render.session_info(info))
+
+
+def add_session_handle_tools(server: MCPServer) -> None:
+    @server.tool(title="Open a session", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False))
+    @tool_errors
+    async def open_session(
+        ctx: Context,
+        name: Annotated[str | None, Field(description="A label for the session, shown in session_info.")] = None,
+    ) -> Annotated[CallToolResult, SessionInfo]:
+        """Open a new, separate session and return its session_id; pass it to run_code and the other tools.
+
+        Only you can use it. It ends with close_session, or after being idle for the server's idle timeout.
+        """
+        if name is not None:
+            validate_name(name, "session name")
+        opened = await state(ctx).registry.open(principal(), name)
+        info = opened.info()
+        return result(info, f"opened session {info.session_id}; pass session_id={info.session_id!r} to use it")
+
+    @server.tool(title="Close a session", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True))
+    @tool_errors
+    async def close_session(
+        session_id: Annotated[str, Field(description="The session to close (from open_session).")], ctx: Context
+    ) -> Annotated[CallToolResult, ClosedSession]:
+        """Close a session: its worker ends and its variables are gone (workflows and artifacts stay)."""
+        await state(ctx).registry.close(principal(), session_id)
+        closed = ClosedSession(session_id=session_id, closed=True)
+        return result(closed, f"closed session {session_id}")
 
 
 def _effective_timeout(settings: ServerSettings, requested: float | None) -> float | None:
