@@ -1,6 +1,8 @@
 # codemode-mcp: the MCP server on the example workspace (mount your own at /workspace).
 #   docker build -t codemode-mcp .
 #   docker run -i --rm codemode-mcp                         # stdio, for an MCP client
+#   docker run -p 8000:8000 -e CODEMODE_AUTH_TOKEN=... codemode-mcp \
+#       --base /workspace --transport http --host 0.0.0.0   # streamable HTTP; GET /healthz for probes
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,5 +24,6 @@ COPY --chown=10001 artifacts /workspace/artifacts
 
 USER 10001
 WORKDIR /workspace
+EXPOSE 8000
 ENTRYPOINT ["/opt/venv/bin/codemode-mcp"]
 CMD ["--base", "/workspace"]
