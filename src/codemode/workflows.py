@@ -72,11 +72,8 @@ class WorkflowStore:
         return infos
 
     async def get(self, name: str) -> Workflow:
-        validate_name(name, "workflow name")
-        source = await self._storage.read(SOURCE, f"{name}.py")
-        if source is None:
-            raise WorkflowNotFound(f"no workflow named {name!r}")
-        workflow = _describe(name, source.decode("utf-8", "replace"), await self._storage.read(META, f"{name}.json"))
+        source = await self.source(name)
+        workflow = _describe(name, source, await self._storage.read(META, f"{name}.json"))
         if workflow is None:
             raise InvalidArgument(f"workflow {name!r} is stored but does not compile or define run(); fix or remove it")
         return workflow
