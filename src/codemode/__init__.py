@@ -48,3 +48,12 @@ __all__ = [
     "WorkerError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # `codemode.RedisStorage` is imported on first use: redis-py is only needed by servers that store in Redis.
+    if name == "RedisStorage":
+        from codemode.storage.redis import RedisStorage
+
+        return RedisStorage
+    raise AttributeError(f"module 'codemode' has no attribute {name!r}")

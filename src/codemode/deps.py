@@ -13,15 +13,17 @@ import logging
 import platform
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
 from pydantic import BaseModel, Field
 
 from codemode.errors import InvalidArgument, RuntimeDepsDisabled
 from codemode.storage.base import WORKSPACE, Storage
 from codemode.venvs import VenvCache, current_python, venv_key, venv_python
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ def parse_requirement(spec: object) -> Requirement:
         raise InvalidArgument(f"{text!r} is an option, not a package; {rule}")
     if any(mark in text for mark in ("/", "\\", "://")) or text.startswith("."):
         raise InvalidArgument(f"{text!r} looks like a path or URL; {rule}")
+    from packaging.requirements import InvalidRequirement, Requirement  # imported when first needed: start-up time
+
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:
@@ -92,7 +96,9 @@ class DepsManager:
         """The configured packages: requirements.txt, then extra_deps not already named there."""
         configured = await self._read_config()
         names = {canonicalize_name(parse_requirement(line).name) for line in configured}
-        return configured + [spec for spec in self._extra if canonicalize_name(Requirement(spec).name) not in names]
+        return configured + [
+            spec for spec in self._extra if canonicalize_name(parse_requirement(spec).name) not in names
+        ]
 
     async def environment(self) -> Path:
         """The venv for the configured packages (built the first time): what sessions run in."""
@@ -219,9 +225,20 @@ def _line_name(line: str) -> str | None:
     if not text or text.startswith("-"):
         return None
     try:
-        return canonicalize_name(Requirement(text).name)
-    except InvalidRequirement:
+        return canonicalize_name(parse_requirement(text).name)
+    except InvalidArgument:
         return None
+
+
+def _name_of(spec: str) -> str:
+    return canonicalize_name(parse_requirement(spec).name)
+
+
+def canonicalize_name(name: str) -> str:
+    """The normalized distribution name (PEP 503), as installers compare them."""
+    from packaging.utils import canonicalize_name as canonical
+
+    return canonical(name)
 
 
 def _tail(text: str, limit: int = 1500) -> str:

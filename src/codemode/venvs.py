@@ -107,7 +107,7 @@ class VenvCache:
         code, output = await uv(["pip", "list", "--format", "json", "--python", str(venv_python(venv))], timeout=60)
         if code != 0:
             raise DepsError(f"cannot list the packages of {venv}: {output}")
-        from packaging.utils import canonicalize_name
+        from packaging.utils import canonicalize_name  # imported when first needed: start-up time
 
         return {canonicalize_name(item["name"]): item["version"] for item in json.loads(output or "[]")}
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import builtins
 import collections
-import inspect
 import linecache
 import os
 import traceback
@@ -21,6 +20,7 @@ from typing import Any
 
 CELL_PREFIX = "<cell-"
 _LAST_VALUE = "__codemode_last_value__"
+_CO_COROUTINE = 0x0080  # inspect.CO_COROUTINE, without importing inspect into every worker
 _LINECACHE_CELLS = 500
 _NO_INPUT = (
     "input() is not available in a code-mode session: code runs without an interactive stdin. "
@@ -112,7 +112,7 @@ class Interpreter:
         self.running_user_code = True
         try:
             result = eval(code, self.namespace)  # noqa: S307 - running the user's code is the point
-            if code.co_flags & inspect.CO_COROUTINE:
+            if code.co_flags & _CO_COROUTINE:
                 result = self._await(result)
             return result
         finally:

@@ -10,7 +10,6 @@ in the session, where it can use the same namespaces.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import types
 from collections.abc import Callable
@@ -167,7 +166,7 @@ class Workflows(_Namespace):
     def __init__(self, call: Call, globals_for_workflows: dict[str, Any]) -> None:
         super().__init__(call)
         self._globals = globals_for_workflows
-        self._compiled: dict[str, types.CodeType] = {}
+        self._compiled: dict[tuple[str, str], types.CodeType] = {}
         self._lock = threading.Lock()
 
     def list(self) -> list[dict[str, Any]]:
@@ -202,12 +201,12 @@ class Workflows(_Namespace):
     def load(self, name: str) -> Callable[..., Any]:
         """Return the ``run`` function of workflow ``name``, with the namespaces in its globals."""
         source = self._call("workflows.source", {"name": name})
-        digest = hashlib.sha256(f"{name}\0{source}".encode()).hexdigest()
+        key = (name, source)  # the text itself: hashlib would load OpenSSL into every worker
         with self._lock:
-            code = self._compiled.get(digest)
+            code = self._compiled.get(key)
             if code is None:
                 code = compile(source, f"<workflow {name}>", "exec")
-                self._compiled[digest] = code
+                self._compiled[key] = code
         module = types.ModuleType(f"workflow_{name}")
         module.__dict__.update(self._globals)
         exec(code, module.__dict__)  # noqa: S102 - workflows are code the session's users saved

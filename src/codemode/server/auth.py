@@ -10,11 +10,13 @@ from __future__ import annotations
 import hmac
 import json
 from pathlib import Path
-
-from mcp.server.auth.provider import AccessToken
+from typing import TYPE_CHECKING
 
 from codemode.errors import InvalidArgument
 from codemode.names import validate_name
+
+if TYPE_CHECKING:  # the CLI reads tokens before the SDK is imported (see cli.serve)
+    from mcp.server.auth.provider import AccessToken
 
 TOKEN_PRINCIPAL = "token"
 """The principal of the single --auth-token / CODEMODE_AUTH_TOKEN."""
@@ -36,6 +38,8 @@ class StaticTokenVerifier:
                 found = principal
         if found is None:
             return None
+        from mcp.server.auth.provider import AccessToken
+
         return AccessToken(token="", client_id=found, scopes=[])
 
 

@@ -12,7 +12,6 @@ from codemode.executors.base import ExecutionLimits, Executor
 from codemode.session import Session, make_executor
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
-from codemode.storage.redis import DEFAULT_PREFIX
 from codemode.workspace import Workspace
 
 LOCAL_PRINCIPAL = "local"
@@ -44,7 +43,7 @@ class ServerSettings(BaseModel):
     # storage
     storage: Literal["file", "redis"] = "file"
     redis_url: str = Field(default_factory=lambda: os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    redis_prefix: str = DEFAULT_PREFIX
+    redis_prefix: str = "codemode"
     redis_tools: bool = Field(
         default=False, description="With Redis storage, read tool definitions from Redis too (default: from --base)."
     )

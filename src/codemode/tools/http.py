@@ -21,19 +21,6 @@ from codemode.tools.spec import HttpEndpoint, HttpToolSpec, expand_env
 _BODY_SHOWN = 500
 
 
-def endpoint_schema(endpoint: HttpEndpoint) -> dict[str, Any]:
-    properties = {}
-    for name, param in endpoint.params.items():
-        entry: dict[str, Any] = {"type": param.type}
-        if param.description:
-            entry["description"] = param.description
-        if param.default is not None:
-            entry["default"] = param.default
-        properties[name] = entry
-    required = [name for name, param in endpoint.params.items() if param.required]
-    return {"type": "object", "properties": properties, "required": required}
-
-
 class HttpTool:
     """A connection pool for one HTTP tool."""
 

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from anyio.abc import TaskGroup
 from pydantic import BaseModel, Field
@@ -21,9 +21,11 @@ from codemode.errors import InvalidArgument, ToolFailed, ToolNotFound
 from codemode.search import Document, bm25
 from codemode.storage.base import Storage
 from codemode.tools import cli
-from codemode.tools.http import HttpTool, endpoint_schema
-from codemode.tools.mcp import McpServerTool
 from codemode.tools.spec import CliToolSpec, HttpToolSpec, LoadedSpec, McpToolSpec, parse_tool_file
+
+if TYPE_CHECKING:  # the adapters import httpx2 and the MCP client: only when a tool needs them
+    from codemode.tools.http import HttpTool
+    from codemode.tools.mcp import McpServerTool
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,8 @@ class ToolRegistry:
         """What ``tools.<tool>.<x>`` can be: recipes, endpoints, or (connecting) an MCP server's tools."""
         spec = await self._spec(tool)
         if isinstance(spec, McpToolSpec):
+            from codemode.tools.mcp import McpServerTool
+
             connection = self._connection(spec)
             assert isinstance(connection, McpServerTool)
             remote = await connection.list_tools()
@@ -124,8 +128,12 @@ class ToolRegistry:
         if current is not None and current[0] == digest:
             return current[1]
         if isinstance(spec, HttpToolSpec):
+            from codemode.tools.http import HttpTool
+
             connection: HttpTool | McpServerTool = HttpTool(spec)
         else:
+            from codemode.tools.mcp import McpServerTool
+
             if self._tasks is None:
                 raise ToolFailed("MCP tools need a started session (the workspace is not open)")
             connection = McpServerTool(spec, self._tasks, str(self._cwd) if self._cwd else None)
@@ -182,7 +190,7 @@ def _info(spec: Spec) -> ToolInfo:
         )
     if isinstance(spec, HttpToolSpec):
         endpoints = [
-            CallableInfo(name=name, description=endpoint.description, input_schema=endpoint_schema(endpoint))
+            CallableInfo(name=name, description=endpoint.description, input_schema=endpoint.input_schema())
             for name, endpoint in spec.endpoints.items()
         ]
         return ToolInfo(**base, available=True, callables=endpoints)

@@ -15,7 +15,6 @@ import re
 import shlex
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 _TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -153,6 +152,19 @@ class HttpEndpoint(_Spec):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    def input_schema(self) -> dict[str, Any]:
+        """JSON schema of the endpoint's arguments."""
+        properties = {}
+        for name, param in self.params.items():
+            entry: dict[str, Any] = {"type": param.type}
+            if param.description:
+                entry["description"] = param.description
+            if param.default is not None:
+                entry["default"] = param.default
+            properties[name] = entry
+        required = [name for name, param in self.params.items() if param.required]
+        return {"type": "object", "properties": properties, "required": required}
+
     @model_validator(mode="after")
     def _path_params(self) -> HttpEndpoint:
         # `{owner}` in the path is a required path parameter, declared or not.
@@ -188,6 +200,8 @@ class LoadedSpec(BaseModel):
 
 def parse_tool_file(file: str, raw: bytes) -> LoadedSpec:
     """Parse one YAML file; the problem, if any, names the file and the field."""
+    import yaml  # only when there are tools to read: it costs start-up time
+
     digest = hashlib.sha256(raw).hexdigest()
     try:
         data = yaml.safe_load(raw)
