@@ -76,3 +76,13 @@ async def test_reset_clears_variables(inprocess: Session):
     await inprocess.run("x = 1")
     await inprocess.reset()
     assert (await inprocess.run("x")).error.type == "NameError"  # type: ignore[union-attr]
+
+
+async def test_threads_started_by_the_code_reach_the_host(inprocess: Session):
+    code = (
+        "import threading\n"
+        "t = threading.Thread(target=lambda: artifacts.save('from_thread', 1))\n"
+        "t.start(); t.join()\n"
+        "artifacts.load('from_thread')"
+    )
+    assert (await inprocess.run(code)).value == "1"

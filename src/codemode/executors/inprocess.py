@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 
 from codemode.errors import DepsError
@@ -41,6 +42,7 @@ class InProcessExecutor(ExecutorBase):
     def __init__(self, *, limits: ExecutionLimits | None = None) -> None:
         super().__init__(limits)
         self._interp: interpreter.Interpreter | None = None
+        self._loop_token: anyio.lowlevel.EventLoopToken | None = None
 
     @property
     def runtime(self) -> RuntimeInfo | None:
@@ -52,6 +54,8 @@ class InProcessExecutor(ExecutorBase):
 
     async def start(self, handler: HostHandler) -> None:
         self._handler = handler
+        # Threads that session code starts itself are not anyio's: they reach the loop by its token.
+        self._loop_token = anyio.lowlevel.current_token()
         if self._interp is None:
             self._interp = self._new_interpreter()
 
@@ -71,7 +75,7 @@ class InProcessExecutor(ExecutorBase):
         frame = protocol.encode_frame({"op": "call", "params": protocol.to_wire(params)}, self.limits.max_frame_bytes)
         wire_params = protocol.from_wire(json.loads(frame[protocol.HEADER.size :])["params"])
         try:
-            result = anyio.from_thread.run(self._handler, method, wire_params)
+            result = anyio.from_thread.run(self._handler, method, wire_params, token=self._loop_token)
         except Exception as exc:  # noqa: BLE001 - becomes the same exception the worker would raise
             kind = getattr(exc, "kind", "")
             raise namespaces.remote_error({"type": type(exc).__name__, "message": str(exc), "kind": kind}) from None
