@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +68,7 @@ class WorkerProcess:
                 [python, str(WORKER_PATH), json.dumps(config)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=sys.stderr,  # only crash reports reach it: user output goes to the result
+                stderr=None,  # inherits fd 2: only crash reports reach it, user output goes to the result
                 cwd=cwd,
                 env=env,
                 pass_fds=[worker_end.fileno()],
