@@ -95,10 +95,8 @@ class DepsManager:
     async def list(self) -> list[str]:
         """The configured packages: requirements.txt, then extra_deps not already named there."""
         configured = await self._read_config()
-        names = {canonicalize_name(parse_requirement(line).name) for line in configured}
-        return configured + [
-            spec for spec in self._extra if canonicalize_name(parse_requirement(spec).name) not in names
-        ]
+        names = {_name_of(line) for line in configured}
+        return configured + [spec for spec in self._extra if _name_of(spec) not in names]
 
     async def environment(self) -> Path:
         """The venv for the configured packages (built the first time): what sessions run in."""
@@ -225,7 +223,7 @@ def _line_name(line: str) -> str | None:
     if not text or text.startswith("-"):
         return None
     try:
-        return canonicalize_name(parse_requirement(text).name)
+        return _name_of(text)
     except InvalidArgument:
         return None
 

@@ -35,7 +35,9 @@ class HostApi:
             "workflows.source": ws.workflows.source,
             "workflows.create": lambda name, source, description="": _dump(ws.workflows.add(name, source, description)),
             "workflows.delete": ws.workflows.remove,
-            "artifacts.save": lambda **params: _dump(ws.artifacts.save(**params)),
+            "artifacts.save": lambda name, data, description="", metadata=None: _dump(
+                ws.artifacts.save(name, data, description, metadata)
+            ),
             "artifacts.load": ws.artifacts.load,
             "artifacts.list": _list_of(ws.artifacts.list),
             "artifacts.delete": ws.artifacts.delete,
@@ -44,7 +46,6 @@ class HostApi:
             "deps.remove": lambda package: _after(deps_supported, lambda: _dump(ws.deps.remove(package))),
             "deps.sync": lambda: _after(deps_supported, lambda: _dump(ws.deps.sync())),
         }
-
         self._signatures = {method: inspect.signature(handler) for method, handler in self._handlers.items()}
 
     async def __call__(self, method: str, params: dict[str, Any]) -> Any:

@@ -349,3 +349,10 @@ async def test_timeout_while_the_host_serves_a_call_keeps_the_session_consistent
     assert result.error.type == "TimeoutError"
     assert not result.state_lost
     assert (await session.run("artifacts.list()")).is_ok
+
+
+async def test_wrong_arguments_to_a_host_call_are_a_clear_error(session: Session):
+    result = await session.run("artifacts._call('artifacts.save', {'name': 'x', 'data': 1, 'colour': 'red'})")
+    assert result.error is not None
+    assert result.error.type == "InvalidArgument"
+    assert "colour" in result.error.message
