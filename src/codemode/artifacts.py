@@ -84,9 +84,6 @@ class ArtifactStore:
         info = await self._info(name) or self._bare_info(name, payload)
         return payload, info
 
-    async def get_info(self, name: str) -> ArtifactInfo:
-        return (await self.load_raw(name))[1]
-
     async def list(self) -> list[ArtifactInfo]:
         names = await self._storage.keys(DATA)
         records = await self._storage.read_all(META)

@@ -175,9 +175,8 @@ class DepsManager:
             )
 
     async def _read_config(self) -> list[str]:
-        raw = await self._storage.read(CONFIG, REQUIREMENTS)
         lines = []
-        for number, line in enumerate((raw or b"").decode("utf-8", "replace").splitlines(), 1):
+        for number, line in enumerate(await self._config_lines(), 1):
             text = line.split("#", 1)[0].strip()
             if not text:
                 continue

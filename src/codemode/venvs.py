@@ -93,12 +93,13 @@ class VenvCache:
 
     async def install(self, venv: Path, packages: list[str]) -> str | None:
         """Install into ``venv``; the error output, or None on success."""
-        args = ["pip", "install", "--quiet", "--python", str(venv_python(venv)), *packages]
-        code, output = await uv(args, timeout=self.install_timeout)
-        return None if code == 0 else output or f"uv exited with code {code}"
+        return await self._pip("install", venv, packages)
 
     async def uninstall(self, venv: Path, names: list[str]) -> str | None:
-        args = ["pip", "uninstall", "--quiet", "--python", str(venv_python(venv)), *names]
+        return await self._pip("uninstall", venv, names)
+
+    async def _pip(self, action: str, venv: Path, packages: list[str]) -> str | None:
+        args = ["pip", action, "--quiet", "--python", str(venv_python(venv)), *packages]
         code, output = await uv(args, timeout=self.install_timeout)
         return None if code == 0 else output or f"uv exited with code {code}"
 

@@ -221,23 +221,18 @@ async def test_a_new_client_gets_a_pre_started_worker(http_server: Start):
         assert run.structured_content["duration_ms"] < 1000  # type: ignore[index]
 
 
+def _http_cli(workspace: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "codemode", "--transport", "http", *flags, "--base", str(workspace)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
 def test_listing_beyond_loopback_without_a_token_is_refused(workspace: Path):
-    result = subprocess.run(
-        [sys.executable, "-m", "codemode", "--transport", "http", "--host", "0.0.0.0", "--base", str(workspace)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _http_cli(workspace, "--host", "0.0.0.0")
     assert result.returncode == 2
     assert "refusing to listen on 0.0.0.0 without authentication" in result.stderr
 
 
 def test_short_tokens_are_refused(workspace: Path):
-    result = subprocess.run(
-        [sys.executable, "-m", "codemode", "--transport", "http", "--auth-token", "short", "--base", str(workspace)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _http_cli(workspace, "--auth-token", "short")
     assert result.returncode == 2
     assert "too short" in result.stderr

@@ -106,14 +106,16 @@ async def test_http_tools_are_called_from_code(session: Session, workspace: Path
     assert result.value == "'/repos/me/it'"
 
 
-async def test_mcp_server_tools_are_called_from_code_on_one_connection(session: Session, workspace: Path):
+def write_tiny_mcp_tool(workspace: Path, transport: str = "") -> None:
+    """The local MCP server of conftest, as tool `tiny` (``transport`` given or left to its default)."""
     server = workspace / "tiny_server.py"
     server.write_text(MCP_SERVER)
-    write_tool(
-        workspace,
-        "tiny.yaml",
-        f"name: tiny\ntype: mcp\ntransport: stdio\ncommand: {sys.executable}\nargs: ['{server}']\ndescription: Tiny",
-    )
+    header = f"name: tiny\ntype: mcp\n{transport}"
+    write_tool(workspace, "tiny.yaml", f"{header}command: {sys.executable}\nargs: ['{server}']\ndescription: Tiny")
+
+
+async def test_mcp_server_tools_are_called_from_code_on_one_connection(session: Session, workspace: Path):
+    write_tiny_mcp_tool(workspace, "transport: stdio\n")
     assert (await session.run("tools.tiny.add(a=2, b=3)")).value == "5"
     first = (await session.run("tools.tiny.whoami()")).value
     second = (await session.run("tools.tiny.whoami()")).value
@@ -123,13 +125,7 @@ async def test_mcp_server_tools_are_called_from_code_on_one_connection(session: 
 
 
 async def test_mcp_tool_errors_and_unknown_tools_are_clear(session: Session, workspace: Path):
-    server = workspace / "tiny_server.py"
-    server.write_text(MCP_SERVER)
-    write_tool(
-        workspace,
-        "tiny.yaml",
-        f"name: tiny\ntype: mcp\ncommand: {sys.executable}\nargs: ['{server}']\ndescription: Tiny",
-    )
+    write_tiny_mcp_tool(workspace)
     failed = await session.run("tools.tiny.fail(message='boom')")
     assert failed.error is not None and failed.error.type == "ToolFailed" and "boom" in failed.error.message
     unknown = await session.run("tools.tiny.nope()")

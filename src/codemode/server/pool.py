@@ -41,9 +41,8 @@ class WorkerPool:
         self._wanted.set()
         return executor
 
-    async def fill(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+    async def fill(self) -> None:
         """Keep the pool full until cancelled (run it in a task group)."""
-        task_status.started()
         while not self._closed:
             while len(self._ready) < self.size and not self._closed:
                 try:
