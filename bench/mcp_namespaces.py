@@ -23,6 +23,9 @@ import jsonschema.validators  # noqa: F401 - imported by the client on its first
 from mcp import Client, StdioServerParameters
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from mcp_stdio import _percentile  # noqa: E402
+
 ECHO_TOOL = """\
 name: echo
 description: Print text
@@ -45,11 +48,6 @@ CASES = {
     "search_tools (MCP tool)": ("search_tools", {"query": "print text"}),
     "list_workflows (MCP tool)": ("list_workflows", {}),
 }
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def main() -> None:

@@ -24,37 +24,29 @@ import jsonschema.validators  # noqa: F401 - the client imports it on its first 
 from mcp import Client, StdioServerParameters
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from tests.processes import children  # noqa: E402
+
 PRINT_CODE = "for i in range(10000):\n    print('line', i)"
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    fields = handle.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
 def _tree_rss_mb(root: int) -> float:
+    return _tree_kb(root, "status", "VmRSS:") / 1024
+
+
+def _tree_kb(root: int, file: str, field: str) -> int:
+    """The kB figures of ``/proc/<pid>/<file>`` lines starting with ``field``, summed over a process tree."""
     total = 0
     pending = [root]
     while pending:
         pid = pending.pop()
         try:
-            with open(f"/proc/{pid}/status") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
+            with open(f"/proc/{pid}/{file}") as handle:
+                total += sum(int(line.split()[1]) for line in handle if line.startswith(field))
         except OSError:
             continue
-        pending.extend(_children(pid))
-    return total / 1024
+        pending.extend(children(pid))
+    return total
 
 
 def _percentile(samples: list[float], q: float) -> float:
@@ -63,7 +55,7 @@ def _percentile(samples: list[float], q: float) -> float:
 
 
 async def measure(name: str, params: StdioServerParameters, calls: int, prints: int) -> dict[str, Any]:
-    before = set(_children(os.getpid()))
+    before = set(children(os.getpid()))
     started = time.perf_counter()
     async with Client(params, mode="legacy") as client:
         initialized = time.perf_counter()
@@ -85,7 +77,7 @@ async def measure(name: str, params: StdioServerParameters, calls: int, prints: 
             printing.append((time.perf_counter() - t0) * 1000)
             assert "line 9999" in result.content[0].text, result  # type: ignore[union-attr]
         await anyio.sleep(1.0)  # idle: let the worker settle
-        servers = [pid for pid in _children(os.getpid()) if pid not in before]
+        servers = [pid for pid in children(os.getpid()) if pid not in before]
         rss = sum(_tree_rss_mb(pid) for pid in servers)
     return {
         "server": name,

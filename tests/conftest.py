@@ -18,6 +18,7 @@ from codemode.storage.redis import RedisStorage
 
 # Session venvs go to a cache of this test run, not the user's ~/.cache/codemode.
 os.environ.setdefault("CODEMODE_CACHE_DIR", tempfile.mkdtemp(prefix="codemode-test-cache-"))
+os.environ.setdefault("CODEMODE_STATE_DIR", tempfile.mkdtemp(prefix="codemode-test-state-"))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from codemode import ArtifactNotFound, InvalidArgument, InvalidName, Session
 from codemode.artifacts import ArtifactStore
-from codemode.errors import LimitExceeded
+from codemode.errors import LimitExceeded, StorageError
 from codemode.storage import FileStorage
 
 pytestmark = pytest.mark.anyio
@@ -58,6 +58,18 @@ async def test_files_dropped_in_by_hand_are_listed_and_loadable(store: ArtifactS
     assert await store.load("notes.txt") == "hand written"
 
 
+async def test_a_readme_or_gitkeep_explaining_the_folder_is_not_an_artifact(store: ArtifactStore, tmp_path: Path):
+    (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / "README.md").write_text("Artifacts land here.")
+    (tmp_path / "artifacts" / ".gitkeep").write_text("")
+    assert await store.list() == []
+
+
+async def test_a_readme_saved_as_an_artifact_is_listed(store: ArtifactStore):
+    await store.save("README.md", "# notes", "saved on purpose")
+    assert [info.name for info in await store.list()] == ["README.md"]
+
+
 async def test_missing_artifact_is_a_clear_not_found(store: ArtifactStore):
     with pytest.raises(ArtifactNotFound, match="no artifact named 'ghost'"):
         await store.load("ghost")
@@ -98,9 +110,35 @@ async def test_artifacts_above_the_size_limit_are_refused_and_old_data_is_kept(t
 async def test_session_methods_and_code_see_the_same_artifacts(session: Session):
     await session.save_artifact("from_api", {"n": 1}, description="saved by the API")
     result = await session.run("artifacts.load('from_api')['n'] + 1")
-    assert result.value == "2"
+    assert result.value_repr == "2"
     await session.run("artifacts.save('from_code', b'raw', description='saved by code')")
     assert await session.load_artifact("from_code") == b"raw"
     names = {info.name: info.description for info in await session.list_artifacts()}
     assert names == {"from_api": "saved by the API", "from_code": "saved by code"}
     assert await session.delete_artifact("from_api") is True
+
+
+class _DataWritesFail(FileStorage):
+    """A disk that fills up just as the data is written (after the new record is)."""
+
+    async def write(self, collection: str, key: str, data: bytes) -> None:
+        if collection == "artifacts":
+            raise StorageError("No space left on device")
+        await super().write(collection, key, data)
+
+
+async def test_a_save_that_fails_after_its_record_still_loads_the_old_artifact_with_its_record(tmp_path: Path):
+    await ArtifactStore(FileStorage(tmp_path)).save("a", {"v": 1}, description="old")
+    with pytest.raises(StorageError):
+        await ArtifactStore(_DataWritesFail(tmp_path)).save("a", "new text", description="new")
+    store = ArtifactStore(FileStorage(tmp_path))
+    payload, info = await store.load_raw("a")
+    assert (await store.load("a"), info.description, info.kind, info.size) == ({"v": 1}, "old", "json", len(payload))
+    assert await store.list() == [info]
+
+
+async def test_a_record_that_does_not_match_the_data_gives_way_to_the_data(store: ArtifactStore, tmp_path: Path):
+    await store.save("a", {"v": 1}, description="saved")
+    (tmp_path / "artifacts" / "a").write_text("edited by hand")
+    info = (await store.load_raw("a"))[1]
+    assert (await store.load("a"), info.kind, info.size) == ("edited by hand", "text", 14)

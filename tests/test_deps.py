@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 from codemode import InvalidArgument, Session
 from codemode.deps import parse_requirement
 from codemode.errors import DepsError, RuntimeDepsDisabled
+from codemode.server.arguments import build_parser, settings_from_args
 
 pytestmark = pytest.mark.anyio
 
@@ -37,17 +40,39 @@ def build_wheel(directory: Path, name: str, version: str, body: str) -> Path:
     return wheel
 
 
-@pytest.fixture
-def wheelhouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """uv installs from this directory only: no index, no network."""
-    directory = tmp_path / "wheels"
+def offline_wheels(directory: Path, monkeypatch: pytest.MonkeyPatch, *wheels: tuple[str, str, str]) -> Path:
+    """Make ``directory`` with ``wheels`` (name, version, body) in it; uv then installs from there only."""
     directory.mkdir()
-    build_wheel(directory, "tinypkg", "1.0.0", "VALUE = 42\n")
-    build_wheel(directory, "otherpkg", "2.0.0", "NAME = 'other'\n")
+    for name, version, body in wheels:
+        build_wheel(directory, name, version, body)
     monkeypatch.setenv("UV_FIND_LINKS", str(directory))
     monkeypatch.setenv("UV_NO_INDEX", "1")
     monkeypatch.setenv("UV_OFFLINE", "1")
     return directory
+
+
+def source_only_package(directory: Path, name: str, marker: Path) -> None:
+    """A source distribution (no wheel) whose build backend writes its environment to ``marker``, then fails."""
+    source = directory / "src" / f"{name}-0.1"
+    source.mkdir(parents=True)
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n\n'
+        f'[project]\nname = "{name}"\nversion = "0.1"\n'
+    )
+    (source / "backend.py").write_text(
+        f"import json, os, pathlib\npathlib.Path({str(marker)!r}).write_text(json.dumps(dict(os.environ)))\n"
+        "raise SystemExit('the build backend ran')\n"
+    )
+    (source / "PKG-INFO").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    with tarfile.open(directory / f"{name}-0.1.tar.gz", "w:gz") as archive:
+        archive.add(source, arcname=source.name)
+
+
+@pytest.fixture
+def wheelhouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """uv installs from this directory only: no index, no network."""
+    tinypkg, otherpkg = ("tinypkg", "1.0.0", "VALUE = 42\n"), ("otherpkg", "2.0.0", "NAME = 'other'\n")
+    return offline_wheels(tmp_path / "wheels", monkeypatch, tinypkg, otherpkg)
 
 
 @pytest.mark.parametrize("spec", ["requests", "pandas>=2.0", "a[extra]==1; python_version > '3'", " tinypkg "])
@@ -77,8 +102,8 @@ async def test_an_added_package_is_importable_at_once_and_configured(session: Se
     before = session.info().worker_pid
     result = await session.run("deps.add('tinypkg')")
     assert result.is_ok, result.error
-    assert "'installed': ['tinypkg']" in (result.value or "")
-    assert (await session.run("import tinypkg\ntinypkg.VALUE")).value == "42"
+    assert "'installed': ['tinypkg']" in (result.value_repr or "")
+    assert (await session.run("import tinypkg\ntinypkg.VALUE")).value_repr == "42"
     assert session.info().worker_pid == before  # no restart
     assert await session.list_deps() == ["tinypkg"]
     assert (session.workspace.storage.base_path / "requirements.txt").read_text() == "tinypkg\n"  # type: ignore[attr-defined]
@@ -104,14 +129,14 @@ async def test_remove_uninstalls_and_drops_it_from_the_config(session: Session, 
     assert (removed.removed, removed.removed_from_config) == (["tinypkg"], True)
     assert await session.list_deps() == []
     await session.reset(hard=True)
-    assert (await session.run("import tinypkg")).error.type == "ModuleNotFoundError"  # type: ignore[union-attr]
+    assert (await session.run("import tinypkg")).error_info.type == "ModuleNotFoundError"  # type: ignore[union-attr]
     assert (await session.remove_dep("tinypkg")).not_found == ["tinypkg"]
 
 
 async def test_configured_packages_are_in_the_venv_from_the_start(workspace: Path, wheelhouse: Path):
     (workspace / "requirements.txt").write_text("# tools for the agent\notherpkg\n")
     async with Session.from_base(workspace) as session:
-        assert (await session.run("import otherpkg\notherpkg.NAME")).value == "'other'"
+        assert (await session.run("import otherpkg\notherpkg.NAME")).value_repr == "'other'"
         assert (await session.sync_deps()).already_present == ["otherpkg"]
 
 
@@ -135,15 +160,15 @@ async def test_runtime_changes_can_be_disabled(workspace: Path, wheelhouse: Path
         with pytest.raises(RuntimeDepsDisabled, match="does not allow changing packages"):
             await session.add_dep("tinypkg")
         result = await session.run("deps.add('tinypkg')")
-        assert result.error is not None and result.error.type == "RuntimeDepsDisabled"
+        assert result.error_info is not None and result.error_info.type == "RuntimeDepsDisabled"
         assert await session.list_deps() == []
         assert not session.supports("deps_install")
 
 
 async def test_code_cannot_pass_options_to_uv(session: Session):
     result = await session.run("deps.add('--index-url=https://evil.example')")
-    assert result.error is not None and result.error.type == "InvalidArgument"
-    assert "is an option" in result.error.message
+    assert result.error_info is not None and result.error_info.type == "InvalidArgument"
+    assert "is an option" in result.error_info.message
 
 
 async def test_the_inprocess_executor_refuses_to_install(workspace: Path):
@@ -158,3 +183,33 @@ async def test_extra_deps_add_to_the_configured_list(workspace: Path, wheelhouse
     async with Session.from_base(workspace, extra_deps=("otherpkg", "tinypkg")) as session:
         assert await session.list_deps() == ["tinypkg", "otherpkg"]
         assert (await session.run("import tinypkg, otherpkg")).is_ok
+
+
+async def test_a_package_without_a_wheel_is_not_built_and_the_error_says_how_to_allow_it(
+    session: Session, wheelhouse: Path, tmp_path: Path
+):
+    marker = tmp_path / "built"
+    source_only_package(wheelhouse, "sourceonly", marker)
+    result = await session.add_dep("sourceonly")
+    assert result.failed == ["sourceonly"] and not marker.exists()
+    assert "building from source is off" in result.errors["sourceonly"]
+    assert "--allow-source-builds" in result.errors["sourceonly"]
+    assert await session.list_deps() == []
+
+
+async def test_an_allowed_source_build_runs_without_the_servers_secrets(
+    workspace: Path, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    marker = tmp_path / "built"
+    source_only_package(wheelhouse, "sourceonly", marker)
+    monkeypatch.setenv("CODEMODE_TEST_SECRET", "secret-2718")
+    async with Session.from_base(workspace, allow_source_builds=True) as session:
+        assert (await session.add_dep("sourceonly")).failed == ["sourceonly"]  # its backend fails on purpose
+    seen = json.loads(marker.read_text())  # the build ran: the operator allowed it
+    assert "CODEMODE_TEST_SECRET" not in seen and seen["UV_FIND_LINKS"] == str(wheelhouse)
+
+
+@pytest.mark.parametrize(("flags", "allowed"), [([], False), (["--allow-source-builds"], True)])
+def test_the_server_builds_from_source_only_with_its_flag(workspace: Path, flags: list[str], allowed: bool):
+    args = build_parser().parse_args(["--base", str(workspace), *flags])
+    assert settings_from_args(args).workspace().deps.allow_source_builds is allowed

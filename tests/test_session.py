@@ -24,7 +24,7 @@ async def test_start_is_idempotent(workspace: Path):
 async def test_run_starts_the_session_if_needed(workspace: Path):
     session = Session.from_base(workspace)
     try:
-        assert (await session.run("1 + 1")).value == "2"
+        assert (await session.run("1 + 1")).value_repr == "2"
     finally:
         await session.close()
 
@@ -40,8 +40,8 @@ async def test_a_closed_session_refuses_to_run(workspace: Path):
 
 async def test_default_timeout_applies_and_can_be_overridden(workspace: Path):
     async with Session.from_base(workspace, timeout=0.3) as session:
-        assert (await session.run("import time\ntime.sleep(2)")).error.type == "TimeoutError"  # type: ignore[union-attr]
-        assert (await session.run("import time\ntime.sleep(0.5)\n1", timeout=5)).value == "1"
+        assert (await session.run("import time\ntime.sleep(2)")).error_info.type == "TimeoutError"  # type: ignore[union-attr]
+        assert (await session.run("import time\ntime.sleep(0.5)\n1", timeout=5)).value_repr == "1"
 
 
 @pytest.mark.parametrize("timeout", [0, -1, "soon"])

@@ -98,23 +98,25 @@ async def test_remove_reports_whether_it_existed(store: WorkflowStore):
 
 async def test_a_workflow_added_through_the_api_is_invocable_in_code_at_once(session: Session):
     await session.add_workflow("double", DOUBLE)
-    assert (await session.run("workflows.invoke('double', x=21)")).value == "42"
-    assert (await session.run("workflows.double(x=5, times=3)")).value == "15"
+    assert (await session.run("workflows.invoke('double', x=21)")).value_repr == "42"
+    assert (await session.run("workflows.double(x=5, times=3)")).value_repr == "15"
 
 
 async def test_sync_and_async_workflows_run_and_can_use_the_namespaces(session: Session):
     await session.add_workflow("store", "def run(key, value):\n    artifacts.save(key, value)\n    return 'saved'\n")
     await session.add_workflow("twice", "async def run(x):\n    return workflows.invoke('double', x=x) * 2\n")
     await session.add_workflow("double", DOUBLE)
-    assert (await session.run("workflows.invoke('store', key='k', value=[1])")).value == "'saved'"
+    assert (await session.run("workflows.invoke('store', key='k', value=[1])")).value_repr == "'saved'"
     assert await session.load_artifact("k") == [1]
-    assert (await session.run("workflows.invoke('twice', x=1)")).value == "4"
+    assert (await session.run("workflows.invoke('twice', x=1)")).value_repr == "4"
 
 
 async def test_workflows_can_be_awaited_from_top_level_await(session: Session):
     await session.add_workflow("double", DOUBLE)
-    assert (await session.run("await workflows.ainvoke('double', x=4)")).value == "8"
-    assert (await session.run("import asyncio\nawait asyncio.sleep(0)\nworkflows.invoke('double', x=1)")).value == "2"
+    assert (await session.run("await workflows.ainvoke('double', x=4)")).value_repr == "8"
+    assert (
+        await session.run("import asyncio\nawait asyncio.sleep(0)\nworkflows.invoke('double', x=1)")
+    ).value_repr == "2"
 
 
 async def test_code_can_create_list_get_and_delete_workflows(session: Session):
@@ -126,16 +128,16 @@ async def test_code_can_create_list_get_and_delete_workflows(session: Session):
         "gone = workflows.delete('hello')\n"
         "(result, names, 'def run' in source, gone, workflows.get('hello'))"
     )
-    assert (await session.run(code)).value == "('hello you', ['hello'], True, True, None)"
+    assert (await session.run(code)).value_repr == "('hello you', ['hello'], True, True, None)"
 
 
 async def test_errors_in_workflows_show_the_workflow_in_the_traceback(session: Session):
     await session.add_workflow("broken", "def run():\n    return 1 / 0\n")
     result = await session.run("workflows.invoke('broken')")
-    assert result.error is not None and result.error.type == "ZeroDivisionError"
-    assert "<workflow broken>" in result.error.traceback
+    assert result.error_info is not None and result.error_info.type == "ZeroDivisionError"
+    assert "<workflow broken>" in result.error_info.traceback
     missing = await session.run("workflows.invoke('missing')")
-    assert missing.error is not None and "no workflow named 'missing'" in missing.error.message
+    assert missing.error_info is not None and "no workflow named 'missing'" in missing.error_info.message
 
 
 async def test_session_api_matches_the_seed(session: Session):

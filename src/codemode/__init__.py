@@ -6,6 +6,7 @@ The public API is what this module exports; everything else is internal.
 __version__ = "0.1.0"
 
 from codemode.artifacts import ArtifactInfo, ArtifactStore
+from codemode.config import InProcessConfig, SubprocessConfig
 from codemode.errors import (
     ArtifactNotFound,
     CodemodeError,
@@ -13,15 +14,24 @@ from codemode.errors import (
     InvalidName,
     NotFound,
     SessionClosed,
+    SessionError,
     SessionNotFound,
+    SessionNotFoundError,
+    SnapshotError,
+    SnapshotNotFound,
+    SnapshotUnavailable,
     WorkerError,
 )
 from codemode.executors.base import Capability, ExecutionLimits, Executor
 from codemode.executors.inprocess import InProcessExecutor
 from codemode.executors.subprocess import SubprocessExecutor
+from codemode.history import HistoryEntry, HistoryLimits
+from codemode.manager import SessionManager
 from codemode.models import ErrorInfo, ExecutionResult, RuntimeInfo, SessionInfo
 from codemode.session import Session
-from codemode.storage import FileStorage, Storage
+from codemode.session_store import NamedSessionInfo, SessionDocument
+from codemode.snapshots import RestoreResult, Snapshot, SnapshotInfo, SnapshotStore
+from codemode.storage import FileStorage, MemoryStorage, Storage
 
 __all__ = [
     "ArtifactInfo",
@@ -34,16 +44,33 @@ __all__ = [
     "ExecutionResult",
     "Executor",
     "FileStorage",
+    "HistoryEntry",
+    "HistoryLimits",
+    "InProcessConfig",
     "InProcessExecutor",
     "InvalidArgument",
     "InvalidName",
+    "MemoryStorage",
+    "NamedSessionInfo",
     "NotFound",
+    "RestoreResult",
     "RuntimeInfo",
     "Session",
     "SessionClosed",
+    "SessionDocument",
+    "SessionError",
     "SessionInfo",
+    "SessionManager",
     "SessionNotFound",
+    "SessionNotFoundError",
+    "Snapshot",
+    "SnapshotError",
+    "SnapshotInfo",
+    "SnapshotNotFound",
+    "SnapshotStore",
+    "SnapshotUnavailable",
     "Storage",
+    "SubprocessConfig",
     "SubprocessExecutor",
     "WorkerError",
     "__version__",

@@ -1,42 +1,79 @@
 """Artifacts: named data that outlives a session (text, bytes or JSON data).
 
 Each artifact is two values in storage: the data, under its name in
-``artifacts``, and a JSON record beside it in ``artifacts/.meta``. The data is
-written first, so a reader never finds a record without its data.
+``artifacts`` (so a workspace stays readable by hand), and a JSON record beside
+it in ``artifacts/.meta``. Storage writes one value atomically, not two, so the
+record is its own journal. A save writes, in order:
+
+1. the new record marked ``saving``, carrying the SHA-256 of the new data and the
+   record it replaces (with that data's digest);
+2. the data;
+3. the new record again, unmarked.
+
+Whatever point a crash interrupts this at, a reader finds either the old data with
+a record whose ``previous`` matches it, or the new data with the new record: a
+load returns the old artifact or the new one, each with its own record, never one
+with the other's. A record not marked ``saving`` is trusted when its size matches;
+a marked one is checked against the data's digest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import mimetypes
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+import anyio
+import anyio.to_thread
+from pydantic import Field, ValidationError
 
-from codemode.errors import ArtifactNotFound, InvalidArgument, LimitExceeded
+from codemode.errors import ArtifactNotFound, CodemodeError, InvalidArgument, LimitExceeded
 from codemode.names import validate_name
-from codemode.storage.base import Storage
+from codemode.record import Record
+from codemode.storage.base import Storage, skip_entry
+
+logger = logging.getLogger(__name__)
 
 DATA = "artifacts"
 META = "artifacts/.meta"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+# Files a workspace keeps in artifacts/ to explain the folder: not artifacts unless saved as one.
+_PLACEHOLDERS = frozenset({"README"})
+_READ_ATTEMPTS = 3  # a save in another process may change data and record between our two reads
 
 Kind = Literal["text", "json", "bytes"]
 
 
-class ArtifactInfo(BaseModel):
+class ArtifactInfo(Record):
     """What is known about an artifact without loading it."""
 
-    name: str
+    name: str = Field(description="The artifact's name: artifacts.load(name).")
     path: str = Field(description="Where the data is stored: a file path, or a Redis location.")
-    description: str = ""
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    created_at: datetime
-    updated_at: datetime
+    description: str = Field(default="", description="What it holds, as given when it was saved.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Any JSON object saved with it.")
+    created_at: datetime = Field(description="When it was first saved (UTC).")
+    updated_at: datetime = Field(description="When it was last saved (UTC).")
     size: int = Field(description="Size of the stored data in bytes.")
     kind: Kind = Field(description="How the data round-trips: 'text' (str), 'json' (any JSON value) or 'bytes'.")
-    mime_type: str
+    mime_type: str = Field(description="Its media type, guessed from its name and kind.")
+
+
+class _StoredRecord(ArtifactInfo):
+    """What is stored in ``artifacts/.meta``: the info, the data's digest and, during a save, what it replaces."""
+
+    sha256: str | None = None
+    saving: bool = False
+    previous: _StoredRecord | None = None
+
+    def info(self) -> ArtifactInfo:
+        return ArtifactInfo.model_validate(self.model_dump(include=set(ArtifactInfo.model_fields)))
+
+    def matches(self, payload: bytes, digest: str | None) -> bool:
+        """Whether this record describes ``payload`` (records from before digests: by size alone)."""
+        return self.size == len(payload) and (self.sha256 is None or digest is None or self.sha256 == digest)
 
 
 class ArtifactStore:
@@ -45,6 +82,7 @@ class ArtifactStore:
     def __init__(self, storage: Storage, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self._storage = storage
         self.max_bytes = max_bytes
+        self._writing = anyio.Lock()  # saves and deletes of this process, one at a time: steps never interleave
 
     async def save(
         self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None
@@ -54,22 +92,26 @@ class ArtifactStore:
         if len(payload) > self.max_bytes:
             raise LimitExceeded(f"artifact {name!r} is {len(payload):,} bytes; the limit is {self.max_bytes:,} bytes")
         _check_metadata(metadata)
-        now = datetime.now(UTC)
-        previous = await self._info(name)
-        info = ArtifactInfo(
-            name=name,
-            path=f"{self._storage.location}/{DATA}/{name}",
-            description=str(description or ""),
-            metadata=metadata or {},
-            created_at=previous.created_at if previous else now,
-            updated_at=now,
-            size=len(payload),
-            kind=kind,
-            mime_type=_mime_type(name, kind),
-        )
-        await self._storage.write(DATA, name, payload)
-        await self._storage.write(META, f"{name}.json", info.model_dump_json().encode())
-        return info
+        digest = await _sha256(payload)
+        async with self._writing:
+            previous = await self._current(name)
+            now = datetime.now(UTC)
+            record = _StoredRecord(
+                name=name,
+                path=self._path(name),
+                description=str(description or ""),
+                metadata=metadata or {},
+                created_at=previous.created_at if previous else now,
+                updated_at=now,
+                size=len(payload),
+                kind=kind,
+                mime_type=_mime_type(name, kind),
+                sha256=digest,
+            )
+            await self._write_record(record.model_copy(update={"saving": True, "previous": previous}))
+            await self._storage.write(DATA, name, payload)
+            await self._write_record(record)
+        return record.info()
 
     async def load(self, name: str) -> Any:
         payload, info = await self.load_raw(name)
@@ -78,33 +120,74 @@ class ArtifactStore:
     async def load_raw(self, name: str) -> tuple[bytes, ArtifactInfo]:
         """The stored bytes and the record, for callers that serve them as they are (MCP resources)."""
         validate_name(name, "artifact name")
-        payload = await self._storage.read(DATA, name)
-        if payload is None:
-            raise ArtifactNotFound(f"no artifact named {name!r}")
-        info = await self._info(name) or self._bare_info(name, payload)
-        return payload, info
+        payload = b""
+        for _ in range(_READ_ATTEMPTS):
+            payload = await self._storage.read(DATA, name)
+            if payload is None:
+                raise ArtifactNotFound(f"no artifact named {name!r}")
+            record = await self._record(name)
+            if record is None:
+                break
+            matching = await _resolve(record, payload)
+            if matching is not None:
+                return payload, matching.info()
+        # No record, or none that describes this data (edited by hand): describe the data itself.
+        return payload, self._bare_record(name, payload).info()
 
     async def list(self) -> list[ArtifactInfo]:
-        names = await self._storage.keys(DATA)
+        """Every artifact; an entry that cannot be described is left out with a warning, never an error."""
         records = await self._storage.read_all(META)
         infos = []
-        for name in names:
-            info = _parse_info(records.get(f"{name}.json"))
-            if info is None:  # put there by hand: look at the data itself
-                info = self._bare_info(name, await self._storage.read(DATA, name) or b"")
-            infos.append(info)
+        for name in await self._storage.keys(DATA):
+            raw = records.get(f"{name}.json")
+            if raw is None and name.split(".")[0].upper() in _PLACEHOLDERS:
+                continue  # a README explaining the folder (hidden names like .gitkeep are never keys)
+            try:
+                validate_name(name, "artifact name")
+                info = await self._listed(name, _parse_record(name, raw))
+            except CodemodeError as exc:
+                skip_entry(f"{self._storage.location} {DATA}", name, str(exc))
+                continue
+            if info is not None:
+                infos.append(info)
         return infos
 
     async def delete(self, name: str) -> bool:
         validate_name(name, "artifact name")
-        removed = await self._storage.delete(DATA, name)
-        await self._storage.delete(META, f"{name}.json")
+        async with self._writing:
+            removed = await self._storage.delete(DATA, name)  # data first: a crash leaves no artifact, not a stale one
+            await self._storage.delete(META, f"{name}.json")
         return removed
 
-    async def _info(self, name: str) -> ArtifactInfo | None:
-        return _parse_info(await self._storage.read(META, f"{name}.json"))
+    async def _listed(self, name: str, record: _StoredRecord | None) -> ArtifactInfo | None:
+        if record is not None and not record.saving:
+            return record.info()  # a finished save: trusted without reading the data
+        try:
+            return (await self.load_raw(name))[1]
+        except ArtifactNotFound:
+            return None  # deleted meanwhile, or a first save that never wrote its data
 
-    def _bare_info(self, name: str, payload: bytes) -> ArtifactInfo:
+    async def _current(self, name: str) -> _StoredRecord | None:
+        """The record of what is stored now, with its digest: what a save replaces."""
+        record = await self._record(name)
+        if record is not None and not record.saving:
+            return record
+        payload = await self._storage.read(DATA, name)
+        if payload is None:
+            return None
+        current = (await _resolve(record, payload) if record else None) or self._bare_record(name, payload)
+        return current.model_copy(update={"saving": False, "previous": None})  # one level of history, never a chain
+
+    async def _record(self, name: str) -> _StoredRecord | None:
+        return _parse_record(name, await self._storage.read(META, f"{name}.json"))
+
+    async def _write_record(self, record: _StoredRecord) -> None:
+        await self._storage.write(META, f"{record.name}.json", record.model_dump_json(exclude_none=True).encode())
+
+    def _path(self, name: str) -> str:
+        return f"{self._storage.location}/{DATA}/{name}"
+
+    def _bare_record(self, name: str, payload: bytes) -> _StoredRecord:
         """A record for data put in the directory by hand: bytes unless it decodes as text."""
         kind: Kind = "bytes"
         try:
@@ -113,15 +196,33 @@ class ArtifactStore:
         except UnicodeDecodeError:
             pass
         epoch = datetime.fromtimestamp(0, UTC)
-        return ArtifactInfo(
+        return _StoredRecord(
             name=name,
-            path=f"{self._storage.location}/{DATA}/{name}",
+            path=self._path(name),
             created_at=epoch,
             updated_at=epoch,
             size=len(payload),
             kind=kind,
             mime_type=_mime_type(name, kind),
+            sha256=hashlib.sha256(payload).hexdigest(),
         )
+
+
+async def _resolve(record: _StoredRecord, payload: bytes) -> _StoredRecord | None:
+    """The record that describes ``payload``: this one, or during a save the one it replaces; None if neither."""
+    if not record.saving:
+        return record if record.matches(payload, None) else None
+    digest = await _sha256(payload)
+    for candidate in (record, record.previous):
+        if candidate is not None and candidate.matches(payload, digest):
+            return candidate
+    return None
+
+
+async def _sha256(payload: bytes) -> str:
+    if len(payload) < 1024 * 1024:
+        return hashlib.sha256(payload).hexdigest()
+    return await anyio.to_thread.run_sync(lambda: hashlib.sha256(payload).hexdigest())  # releases the GIL
 
 
 def _encode(data: Any) -> tuple[bytes, Kind]:
@@ -155,13 +256,19 @@ def _check_metadata(metadata: Any) -> None:
         raise InvalidArgument(f"artifact metadata must be JSON data: {exc}") from None
 
 
-def _parse_info(raw: bytes | None) -> ArtifactInfo | None:
+def _parse_record(name: str, raw: bytes | None) -> _StoredRecord | None:
+    """The stored record, or None (with a warning) if it is not one of ours: the data is then described as is."""
     if raw is None:
         return None
     try:
-        return ArtifactInfo.model_validate_json(raw)
-    except ValidationError:
+        record = _StoredRecord.model_validate_json(raw)
+    except ValidationError as exc:
+        logger.warning("ignored the record of artifact %r: not a valid record (%d errors)", name, exc.error_count())
         return None
+    if record.name != name:
+        logger.warning("ignored the record of artifact %r: it names %r", name, record.name)
+        return None
+    return record
 
 
 def _mime_type(name: str, kind: Kind) -> str:

@@ -5,6 +5,11 @@
 nothing else: options (``--index-url``, ``-e``), paths and URLs are refused, so
 what an agent passes cannot point uv somewhere else. Where uv looks is the
 operator's choice, through uv's own environment (``UV_INDEX_URL``, ``UV_FIND_LINKS``).
+
+Every install takes wheels only, unless the operator allows source builds
+(``allow_source_builds``): a build runs the package's code on the host, outside
+the sandbox. That holds for the configured list too, since ``deps.add`` writes to
+``requirements.txt``: what code added once is installed again at the next start.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from codemode.errors import InvalidArgument, RuntimeDepsDisabled
+from codemode.record import Record
 from codemode.storage.base import WORKSPACE, Storage
-from codemode.venvs import VenvCache, current_python, venv_key, venv_python
+from codemode.venvs import LineCallback, VenvCache, current_python, venv_key, venv_python
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -29,29 +35,35 @@ logger = logging.getLogger(__name__)
 
 CONFIG = WORKSPACE
 REQUIREMENTS = "requirements.txt"
+MAX_SPEC_CHARS = 1024
+"""Longer package specs are refused unread: real ones are short, and errors must not echo a megabyte back."""
 
 
-class DepsResult(BaseModel):
+class DepsResult(Record):
     """What ``add``/``sync`` did, package by package."""
 
-    installed: list[str] = Field(default_factory=list)
-    already_present: list[str] = Field(default_factory=list)
-    failed: list[str] = Field(default_factory=list)
+    installed: list[str] = Field(default_factory=list, description="Packages installed now.")
+    already_present: list[str] = Field(default_factory=list, description="Packages that were installed already.")
+    failed: list[str] = Field(default_factory=list, description="Packages that could not be installed (see errors).")
     errors: dict[str, str] = Field(default_factory=dict, description="Why each failed package failed.")
 
 
-class RemoveResult(BaseModel):
-    removed: list[str] = Field(default_factory=list)
-    not_found: list[str] = Field(default_factory=list)
-    failed: list[str] = Field(default_factory=list)
-    removed_from_config: bool = False
-    errors: dict[str, str] = Field(default_factory=dict)
+class RemoveResult(Record):
+    removed: list[str] = Field(default_factory=list, description="Packages removed.")
+    not_found: list[str] = Field(default_factory=list, description="Packages that were not installed.")
+    failed: list[str] = Field(default_factory=list, description="Packages that could not be removed (see errors).")
+    removed_from_config: bool = Field(
+        default=False, description="True if a package was taken out of the configured list too."
+    )
+    errors: dict[str, str] = Field(default_factory=dict, description="Why each failed package failed.")
 
 
 def parse_requirement(spec: object) -> Requirement:
     """A requirement string, or ``InvalidArgument`` saying what is allowed."""
     if not isinstance(spec, str) or not spec.strip():
         raise InvalidArgument("a package spec is a requirement string such as 'requests' or 'pandas>=2.0'")
+    if len(spec) > MAX_SPEC_CHARS:
+        raise InvalidArgument(f"{_shown(spec)} is too long: a package spec has at most {MAX_SPEC_CHARS:,} characters")
     text = spec.strip()
     rule = "only requirement strings such as 'requests' or 'pandas>=2.0' are allowed"
     if text.startswith("-"):
@@ -79,12 +91,14 @@ class DepsManager:
         *,
         extra_deps: Sequence[str] = (),
         allow_runtime_deps: bool = True,
+        allow_source_builds: bool = False,
         python: str | None = None,
     ) -> None:
         self._storage = storage
         self._venvs = venvs or VenvCache()
         self._extra = [str(parse_requirement(spec)) for spec in extra_deps]
         self.allow_runtime_deps = allow_runtime_deps
+        self.allow_source_builds = allow_source_builds
         self._python = python or current_python()
         self._python_label = python or f"{platform.python_implementation()}-{platform.python_version()}"
         self._venv: Path | None = None
@@ -104,7 +118,9 @@ class DepsManager:
             if self._venv is None or not venv_python(self._venv).exists():
                 requirements = await self.list()
                 self._key = venv_key(self._storage.location, self._python_label, requirements)
-                self._venv, self.problem = await self._venvs.ensure(self._key, self._python, requirements)
+                self._venv, self.problem = await self._venvs.ensure(
+                    self._key, self._python, requirements, build=self.allow_source_builds
+                )
                 if self.problem:
                     logger.warning("configured packages could not be installed: %s", self.problem)
             return self._venv
@@ -112,17 +128,21 @@ class DepsManager:
     async def python(self) -> Path:
         return venv_python(await self.environment())
 
-    async def add(self, package: str) -> DepsResult:
+    async def add(self, package: str, progress: LineCallback | None = None) -> DepsResult:
+        """Install ``package`` and add it to requirements.txt; ``progress`` gets uv's output lines.
+
+        Cancelled, uv is stopped and the venv is put back as it was.
+        """
         self._refuse_if_disabled("add", package)
         requirement = parse_requirement(package)
-        result = await self._install([requirement])
+        result = await self._install([requirement], progress)
         if requirement.name in result.installed or requirement.name in result.already_present:
             await self._write_config_entry(requirement)
         return result
 
-    async def sync(self) -> DepsResult:
-        """Install every configured package that is missing."""
-        return await self._install([parse_requirement(spec) for spec in await self.list()])
+    async def sync(self, progress: LineCallback | None = None) -> DepsResult:
+        """Install every configured package that is missing (cancelled: the venv is put back as it was)."""
+        return await self._install([parse_requirement(spec) for spec in await self.list()], progress)
 
     async def remove(self, package: str) -> RemoveResult:
         self._refuse_if_disabled("remove", package)
@@ -144,33 +164,52 @@ class DepsManager:
             await self._rekey()
         return result
 
-    async def _install(self, requirements: list[Requirement]) -> DepsResult:
+    async def _install(self, requirements: list[Requirement], progress: LineCallback | None = None) -> DepsResult:
         venv = await self.environment()
-        result = DepsResult()
         async with self._lock:
             present = await self._venvs.installed(venv)
-            missing = []
-            for requirement in requirements:
-                version = present.get(canonicalize_name(requirement.name))
-                if version is not None and requirement.specifier.contains(version, prereleases=True):
-                    result.already_present.append(requirement.name)
-                else:
-                    missing.append(requirement)
-            if missing and await self._venvs.install(venv, [str(item) for item in missing]) is not None:
-                # Something failed: install one by one to tell which.
-                for requirement in missing:
-                    problem = await self._venvs.install(venv, [str(requirement)])
-                    (result.failed if problem else result.installed).append(requirement.name)
-                    if problem:
-                        result.errors[requirement.name] = _tail(problem)
+            try:
+                return await self._install_missing(venv, present, requirements, progress)
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True):  # uv is already stopped (its process group killed)
+                    await self._restore(venv, present)
+                raise
+
+    async def _restore(self, venv: Path, before: dict[str, str]) -> None:
+        """Undo what a cancelled install changed: the venv holds exactly what it held before."""
+        if await self._venvs.installed(venv) == before:
+            return
+        problem = await self._venvs.restore(venv, before)
+        if problem:
+            logger.error("could not put venv %s back after a cancelled install: %s", venv, _tail(problem))
+
+    async def _install_missing(
+        self, venv: Path, present: dict[str, str], requirements: list[Requirement], progress: LineCallback | None
+    ) -> DepsResult:
+        result = DepsResult()
+        missing = []
+        for requirement in requirements:
+            version = present.get(canonicalize_name(requirement.name))
+            if version is not None and requirement.specifier.contains(version, prereleases=True):
+                result.already_present.append(requirement.name)
             else:
-                result.installed += [item.name for item in missing]
+                missing.append(requirement)
+        build = self.allow_source_builds
+        if missing and await self._venvs.install(venv, [str(item) for item in missing], progress, build=build):
+            # Something failed: install one by one to tell which.
+            for requirement in missing:
+                problem = await self._venvs.install(venv, [str(requirement)], progress, build=build)
+                (result.failed if problem else result.installed).append(requirement.name)
+                if problem:
+                    result.errors[requirement.name] = _tail(problem)
+        else:
+            result.installed += [item.name for item in missing]
         return result
 
     def _refuse_if_disabled(self, action: str, package: str) -> None:
         if not self.allow_runtime_deps:
             raise RuntimeDepsDisabled(
-                f"cannot {action} {package!r}: this session does not allow changing packages at runtime "
+                f"cannot {action} {_shown(package)}: this session does not allow changing packages at runtime "
                 f"(allow_runtime_deps=False / --no-runtime-deps); add it to requirements.txt instead"
             )
 
@@ -236,6 +275,15 @@ def canonicalize_name(name: str) -> str:
     from packaging.utils import canonicalize_name as canonical
 
     return canonical(name)
+
+
+def _shown(spec: object) -> str:
+    """How an error names a spec: quoted when short, by its size when not (never echoed whole)."""
+    if isinstance(spec, str) and len(spec) <= MAX_SPEC_CHARS:
+        return repr(spec)
+    if isinstance(spec, str):
+        return f"a package spec of {len(spec):,} characters"
+    return f"a {type(spec).__name__}"
 
 
 def _tail(text: str, limit: int = 1500) -> str:

@@ -35,8 +35,20 @@ class NotFound(CodemodeError, LookupError):
         return str(self.args[0]) if self.args else ""
 
 
-class SessionNotFound(NotFound):
-    """No session with that id is open for this caller."""
+class SessionError(CodemodeError):
+    """A named session could not be saved, loaded or imported (coda's ``SessionError``); nothing changed."""
+
+
+class SessionNotFound(NotFound, SessionError):
+    """No session with that id is open for this caller, or no stored session has that name."""
+
+
+SessionNotFoundError = SessionNotFound
+"""coda's name for :class:`SessionNotFound`."""
+
+
+class SessionExpired(SessionNotFound):
+    """The caller's session was closed by the server (idle timeout or session limit), not by the caller."""
 
 
 class WorkflowNotFound(NotFound):
@@ -59,6 +71,30 @@ class WorkerError(CodemodeError):
     """The worker process could not be started or broke the protocol."""
 
 
+class SandboxError(WorkerError):
+    """The sandbox that was asked for (``--sandbox bwrap``) cannot be set up here."""
+
+
+class OperationFailed(CodemodeError):
+    """An operation asked of a session's interpreter (a snapshot, a restore ...) raised an exception there."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(f"{error_type}: {message}" if message else error_type)
+        self.error_type = error_type
+
+
+class SnapshotError(CodemodeError):
+    """A snapshot could not be taken or restored; the session's variables are unchanged."""
+
+
+class SnapshotUnavailable(SnapshotError):
+    """This session cannot take or load snapshots (no serializer, or an in-process interpreter)."""
+
+
+class SnapshotNotFound(NotFound, SnapshotError):
+    """No snapshot with that id belongs to the caller."""
+
+
 class ToolFailed(CodemodeError):
     """A tool ran and failed (non-zero exit, HTTP error, MCP error result)."""
 
@@ -79,3 +115,21 @@ class RuntimeDepsDisabled(DepsError, PermissionError):
 
 class LimitExceeded(CodemodeError):
     """A configured limit (sessions, sizes) would be exceeded."""
+
+
+class FileNotFound(NotFound):
+    """No such file or directory in the session's directory."""
+
+
+class PathNotAllowed(CodemodeError, PermissionError):
+    """A path that would leave the session's directory: absolute, with '..', or through a symbolic link."""
+
+    kind = "permission"
+
+
+class Unavailable(CodemodeError):
+    """The feature cannot work with this session's executor or on this machine (the message says why)."""
+
+
+class CallbackFailed(CodemodeError):
+    """A host function that the session's code called (a callback) raised; ``kind`` follows its exception."""

@@ -8,7 +8,7 @@ as errors the code can catch (see ``executors/namespaces.py``).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -22,7 +22,12 @@ Handler = Callable[..., Awaitable[Any]]
 class HostApi:
     """The dispatch table from method names (``"tools.call"``) to workspace operations."""
 
-    def __init__(self, workspace: Workspace, deps_supported: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        deps_supported: Callable[[], Awaitable[None]],
+        extra: Mapping[str, Handler] | None = None,
+    ) -> None:
         ws = workspace
         self._handlers: dict[str, Handler] = {
             "tools.list": _list_of(lambda: _tool_list(ws)),
@@ -46,6 +51,7 @@ class HostApi:
             "deps.remove": lambda package: _after(deps_supported, lambda: _dump(ws.deps.remove(package))),
             "deps.sync": lambda: _after(deps_supported, lambda: _dump(ws.deps.sync())),
         }
+        self._handlers.update(extra or {})  # e.g. the session's callbacks
         self._signatures = {method: inspect.signature(handler) for method, handler in self._handlers.items()}
 
     async def __call__(self, method: str, params: dict[str, Any]) -> Any:

@@ -6,14 +6,20 @@ structured content, so its JSON schema is the tool's output schema.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
 
-from codemode.executors.base import Capability
+from codemode.executors.base import Capability, ExecutionLimits
+from codemode.images import Image
+from codemode.record import Record
+
+_JSON_MAX_DEPTH = 64
 
 
-class ErrorInfo(BaseModel):
+class ErrorInfo(Record):
     """An exception raised by user code, or a failure of the session around it."""
 
     type: str = Field(description="Exception class name, e.g. 'NameError', 'TimeoutError', 'WorkerDied'.")
@@ -28,15 +34,31 @@ class ErrorInfo(BaseModel):
         return f"{self.type}: {self.message}" if self.message else self.type
 
 
-class ExecutionResult(BaseModel):
-    """What running one piece of code produced."""
+class ExecutionResult(Record):
+    """What running one piece of code produced.
 
-    value: str | None = Field(
+    ``value`` is the last expression's value itself when it is plain data (None, bool,
+    int, float, str, bytes, and lists, tuples, dicts, sets of those, within size bounds),
+    else its repr; ``value_repr`` is always the repr. ``error`` is the message
+    (``"ValueError: bad input"``), ``error_info`` the structured detail.
+    """
+
+    # The output schema of run_code shows the computed fields (is_ok, error) too.
+    model_config = ConfigDict(json_schema_mode_override="serialization")
+
+    value: Any = Field(
+        default=None,
+        description="The last expression's value: the value itself if it is JSON data, else its repr(). "
+        "None if the code ends in a statement or the value is None.",
+    )
+    value_repr: str | None = Field(
         default=None, description="repr() of the last expression's value, like a REPL; None if none."
     )
     stdout: str = Field(default="", description="Everything written to stdout: print, C code, child processes.")
     stderr: str = Field(default="", description="Everything written to stderr.")
-    error: ErrorInfo | None = Field(default=None, description="The exception, if the code failed.")
+    error_info: ErrorInfo | None = Field(
+        default=None, description="The exception, if the code failed: type, message, traceback, line, column."
+    )
     execution_count: int = Field(default=0, description="How many runs this session has done, this one included.")
     duration_ms: float = Field(default=0.0, description="Wall-clock time of the run in milliseconds.")
     truncated: bool = Field(default=False, description="True if output, value or traceback was cut at its size limit.")
@@ -46,12 +68,52 @@ class ExecutionResult(BaseModel):
         description="True if the worker had to be replaced (killed after a timeout, or it died): "
         "every variable and import of the session is gone.",
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the session has to say about this run: e.g. that its worker had died since the last run.",
+    )
+    images: list[Image] = Field(
+        default_factory=list,
+        description="Pictures of the run, in order: what display()/show() showed, the last value if it is a "
+        "picture (a matplotlib figure, a PIL image, anything with _repr_png_), then the figures left open. "
+        "Their bytes are MCP image content; large ones are shrunk, with full_size_uri naming the original.",
+    )
 
-    @computed_field  # type: ignore[prop-decorator]
+    @field_serializer("value", when_used="json")
+    def _value_as_json(self, value: Any) -> Any:
+        # JSON has no tuples, sets or bytes: those go out as their repr, never silently changed.
+        return value if is_json_data(value) else self.value_repr
+
+    @computed_field(description="True if the code raised nothing.")  # type: ignore[prop-decorator]
     @property
     def is_ok(self) -> bool:
-        """True if the code raised nothing."""
-        return self.error is None
+        return self.error_info is None
+
+    @computed_field(description="'Type: message' of the exception if the code failed, else null.")  # type: ignore[prop-decorator]
+    @property
+    def error(self) -> str | None:
+        return None if self.error_info is None else str(self.error_info)
+
+    @computed_field(description="Same as duration_ms (py-code-mode's name).")  # type: ignore[prop-decorator]
+    @property
+    def execution_time_ms(self) -> float:
+        return self.duration_ms
+
+
+def is_json_data(value: Any, depth: int = 0) -> bool:
+    """True if ``value`` is JSON as it is: null, bool, int, finite float, str, lists and str-keyed dicts of those."""
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if depth > _JSON_MAX_DEPTH:
+        return False
+    if kind is list:
+        return all(is_json_data(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(type(key) is str and is_json_data(item, depth + 1) for key, item in value.items())
+    return False
 
 
 class RuntimeInfo(BaseModel):
@@ -63,20 +125,61 @@ class RuntimeInfo(BaseModel):
     prefix: str = Field(description="sys.prefix of that interpreter: the venv it runs in.")
 
 
-class SessionInfo(BaseModel):
+class Confinement(BaseModel):
+    """What confines a session's code: the sandbox, the network and the limits in force."""
+
+    sandbox: str = Field(description="'bwrap' (namespaces, private file system) or 'none' (an ordinary process).")
+    network: str = Field(description="'on', or 'off' (an empty network namespace).")
+    cgroup: bool = Field(description="True if a cgroup bounds the worker's memory and processes as a whole.")
+    workdir: str | None = Field(default=None, description="The session's working directory (cwd and HOME).")
+    limits: ExecutionLimits = Field(
+        description="The resource limits of the session's worker (memory, CPU, processes, files, output)."
+    )
+    not_confined: list[str] = Field(default_factory=list, description="Why the sandbox is off, if it is.")
+
+
+class SessionInfo(Record):
     """Facts about one session."""
 
-    session_id: str
-    name: str | None = None
-    created_at: datetime
-    execution_count: int
-    executor: str
-    capabilities: list[Capability]
-    python_version: str | None = None
-    python_executable: str | None = None
-    venv: str | None = None
-    worker_pid: int | None = None
+    session_id: str = Field(description="The session's id: pass it as session_id to the other tools.")
+    name: str | None = Field(
+        default=None, description="The session's name if it is a named session (saved when it closes), else null."
+    )
+    created_at: datetime = Field(description="When the session was created (UTC).")
+    last_used_at: datetime | None = Field(default=None, description="When a call last used the session.")
+    uptime_seconds: float | None = Field(default=None, description="Seconds since the session was created.")
+    execution_count: int = Field(description="Runs so far; each run's number.")
+    executor: str = Field(
+        description="Where code runs: 'subprocess' (a worker process) or 'inprocess' (the server's process)."
+    )
+    capabilities: list[Capability] = Field(
+        description="What this session really supports (timeout, process_isolation, memory_limit...)."
+    )
+    python_version: str | None = Field(default=None, description="The worker's Python version, once it has started.")
+    python_executable: str | None = Field(
+        default=None, description="The worker's Python interpreter, once it has started."
+    )
+    venv: str | None = Field(
+        default=None, description="The virtual environment the worker runs in, once it has started."
+    )
+    worker_pid: int | None = Field(
+        default=None, description="The worker's process id as the host sees it; null before it starts."
+    )
     default_timeout: float | None = Field(
         description="Seconds a run may take unless it says otherwise; None = no limit."
     )
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="The session's labels (key: value), set with open_session or set_labels."
+    )
+    confinement: Confinement | None = Field(
+        default=None, description="The sandbox, network mode and limits in force for this session's code."
+    )
+    worker_rss_bytes: int | None = Field(default=None, description="Resident memory of the worker process now.")
+    worker_cpu_seconds: float | None = Field(default=None, description="CPU time the worker has used so far.")
+    history_length: int = Field(default=0, description="Runs kept in the session's history (get_history).")
+    history_tokens: int = Field(
+        default=0, description="Approximate tokens of that history: its characters / 4 (coda's get_token_count)."
+    )
+    notes: list[str] = Field(
+        default_factory=list, description="What the session has to say: e.g. what resuming it could not restore."
+    )

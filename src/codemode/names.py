@@ -23,6 +23,10 @@ def validate_name(name: object, what: str = "name") -> str:
     if not isinstance(name, str):
         raise InvalidName(f"{what} must be a string, not {type(name).__name__}")
     if not _NAME.fullmatch(name):
-        shown = name if len(name) <= 60 else name[:57] + "..."
-        raise InvalidName(f"{what} {shown!r} is not allowed: {NAME_RULE}")
+        raise InvalidName(f"{what} {shortened(name)!r} is not allowed: {NAME_RULE}")
     return name
+
+
+def shortened(text: str, max_chars: int = 60) -> str:
+    """``text`` cut to ``max_chars`` (with "..."), to quote what a user sent in an error message."""
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."

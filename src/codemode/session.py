@@ -4,87 +4,110 @@ A session is a persistent Python namespace (in a worker process by default)
 plus the workspace it works on: tools, workflows, artifacts and deps. Each
 feature is a method here and a namespace in the code the session runs; both
 reach the same workspace, so what code saves, the API sees, and the other way round.
+
+Here: construction, lifecycle, running code and commands. Feature methods come
+from ``session_workspace`` and ``session_state``; arguments are checked in ``session_setup``.
 """
 
 from __future__ import annotations
 
-import logging
+import functools
 import secrets
 import shutil
-import tempfile
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import anyio
+import anyio.to_thread
 
-from codemode.artifacts import ArtifactInfo
-from codemode.deps import DepsResult, RemoveResult
-from codemode.errors import DepsError, InvalidArgument, SessionClosed, WorkflowNotFound
-from codemode.executors.base import Capability, ExecutionLimits, Executor
+from codemode import commands, javascript, session_files
+from codemode.callbacks import Callback, CallbackSet
+from codemode.commands import CommandResult
+from codemode.errors import InvalidArgument, SessionClosed
+from codemode.executors.base import Capability, ExecutionLimits, Executor, OutputCallback
+from codemode.executors.sandbox import SandboxConfig, SandboxMode
+from codemode.history import History, HistoryLimits
 from codemode.host import HostApi
+from codemode.images import ImageStore
+from codemode.javascript import Language
+from codemode.labels import validate_labels
 from codemode.models import ExecutionResult, SessionInfo
+from codemode.procstat import process_usage
+from codemode.session_files import FileEntry
+from codemode.session_setup import (  # DEFAULT and make_executor stay importable from here
+    DEFAULT,
+    ExecutorName,
+    check_executor,
+    check_storage,
+    make_executor,
+    resolve_timeout,
+    sandbox_config,
+    venv_cache,
+    workspace_for,
+)
+from codemode.session_state import StateMethods
+from codemode.session_workspace import WorkspaceMethods
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
-from codemode.tools.registry import ToolInfo
-from codemode.venvs import VenvCache
-from codemode.workflows import Workflow, WorkflowInfo
 from codemode.workspace import Workspace
 
-logger = logging.getLogger(__name__)
 
-ExecutorName = Literal["subprocess", "inprocess"]
-
-
-class _UseDefault:
-    def __repr__(self) -> str:
-        return "DEFAULT"
-
-
-DEFAULT: Any = _UseDefault()
-"""``run(code)`` without ``timeout`` uses the session's default; ``timeout=None`` means no limit."""
-
-
-class Session:
+class Session(WorkspaceMethods, StateMethods):
     """A long-lived code-mode session. Use ``async with``, or ``start()`` then ``close()`` (same task)."""
 
     def __init__(
         self,
         storage: Storage | None = None,
-        executor: Executor | None = None,
+        executor: Executor | ExecutorName | None = None,
         *,
         workspace: Workspace | None = None,
-        timeout: float | None = 30.0,
+        timeout: float | None = DEFAULT,
         limits: ExecutionLimits | None = None,
         sync_deps_on_start: bool = False,
         name: str | None = None,
         session_id: str | None = None,
+        sandbox: SandboxMode | SandboxConfig = "auto",
+        labels: Mapping[str, str] | None = None,
+        history: HistoryLimits | None = None,
+        callbacks: Iterable[Callback | Mapping[str, Any]] | None = None,
     ) -> None:
-        if workspace is None:
-            storage = storage if storage is not None else FileStorage(Path.cwd())
-            workspace = Workspace(storage, cwd=_local_dir(storage))
-        self.workspace = workspace
         self._limits = limits or ExecutionLimits()
-        self._executor = executor if executor is not None else make_executor("subprocess", self._limits)
-        _check_timeout(timeout)
-        self.default_timeout = timeout
+        self._callbacks = CallbackSet(callbacks)
+        if executor is None or isinstance(executor, str):
+            executor = make_executor(executor or "subprocess", self._limits, sandbox_config(sandbox))
+        check_executor(executor)
+        config = getattr(executor, "config", None)
+        self._temporary_venvs: Path | None = None  # removed on close
+        if workspace is None:
+            workspace, self._temporary_venvs = workspace_for(check_storage(storage), config)
+        self.workspace = workspace
+        self._executor = executor
+        default = config.default_timeout if config is not None else 30.0
+        self.default_timeout = resolve_timeout(timeout, default, self._limits.max_timeout)
         self.sync_deps_on_start = sync_deps_on_start
         self.session_id = session_id or secrets.token_urlsafe(24)
         self.name = name
         self.created_at = datetime.now(UTC)
-        self.labels: dict[str, str] = {}
+        self.labels = validate_labels(labels or {})
+        self.metadata: dict[str, Any] = {}
+        self.notes: list[str] = []  # what session_info should say, e.g. what a resume could not bring back
+        self._lost_before: str | None = None  # why this session's first run starts from nothing
+        self.history = History(history)
+        self.images = ImageStore()
         self.execution_count = 0
+        self.owner = "local"  # whose stored snapshots this session saves and restores (the server: the principal)
         self.last_activity = time.monotonic()
         self._started = False
         self._closed = False
         self._start_lock = anyio.Lock()
         self._run_lock = anyio.Lock()
-        self._host = HostApi(workspace, self._check_deps_supported)
-        self._temporary_venvs: Path | None = None
-        self._no_venv = False
+        self._host = HostApi(workspace, self._check_deps_supported, self._callbacks.handlers())
+        self._no_venv = None
 
     # -- constructors ----------------------------------------------------------------
 
@@ -102,21 +125,33 @@ class Session:
         python_version: str | None = None,
         cache_venv: bool = True,
         name: str | None = None,
+        sandbox: SandboxMode | SandboxConfig = "auto",
+        allow_source_builds: bool = False,
     ) -> Session:
-        """A session on workspace ``base``: its ``tools/``, ``workflows/``, ``artifacts/``, ``requirements.txt``."""
+        """A session on workspace ``base``: its ``tools/``, ``workflows/``, ``artifacts/``, ``requirements.txt``.
+
+        ``sandbox``: ``"auto"`` confines the worker with bubblewrap where it works, ``"bwrap"`` requires it,
+        ``"none"`` runs it as an ordinary process; a :class:`SandboxConfig` also sets the network and
+        the environment variables passed through (to the worker and to tools).
+        ``allow_source_builds``: installs may build source distributions, which runs the package's
+        code on this host, outside the sandbox (default: wheels only).
+        """
         directory = Path(base).expanduser().resolve()
         limits = limits or ExecutionLimits()
-        temporary = None if cache_venv else Path(tempfile.mkdtemp(prefix="codemode-venvs-"))
+        confinement = sandbox_config(sandbox)
+        temporary, venvs = venv_cache(cache_venv)
         workspace = Workspace(
             FileStorage(directory),
             cwd=directory,
             extra_deps=extra_deps or (),
             allow_runtime_deps=allow_runtime_deps,
+            allow_source_builds=allow_source_builds,
             python=python_version,
-            venvs=VenvCache(temporary) if temporary else None,
+            venvs=venvs,
+            pass_env=confinement.pass_env,
         )
         if isinstance(executor, str):
-            executor = make_executor(executor, limits, cwd=directory)
+            executor = make_executor(executor, limits, confinement)
         session = cls(
             executor=executor,
             workspace=workspace,
@@ -145,8 +180,7 @@ class Session:
         if self._started and not self._closed:
             return
         async with self._start_lock:
-            if self._closed:
-                raise SessionClosed(f"session {self.session_id} is closed")
+            self._check_open()
             if self._started:
                 return
             await self.workspace.open()
@@ -170,11 +204,28 @@ class Session:
         if self._started:
             await self.workspace.close()  # not inside the shield: it leaves the workspace's task group
         if self._temporary_venvs is not None:
-            shutil.rmtree(self._temporary_venvs, ignore_errors=True)
+            await anyio.to_thread.run_sync(functools.partial(shutil.rmtree, self._temporary_venvs, ignore_errors=True))
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SessionClosed(f"session {self.session_id} is closed")
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """The started worker to oneself: no run, reset or command runs meanwhile."""
+        await self.start()
+        async with self._run_lock:
+            self.touch()
+            yield
+
+    @property
+    def started(self) -> bool:
+        """True once the worker has started (until the session closes)."""
+        return self._started and not self._closed
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -187,40 +238,85 @@ class Session:
 
     # -- running code ----------------------------------------------------------------
 
-    async def run(self, code: str, timeout: float | None = DEFAULT) -> ExecutionResult:
+    async def run(
+        self,
+        code: str,
+        timeout: float | None = DEFAULT,
+        *,
+        on_output: OutputCallback | None = None,
+        language: Language = "python",
+    ) -> ExecutionResult:
         """Run ``code`` in the session's namespace.
 
         ``timeout`` in seconds; omitted, the session's default; ``None``, no limit.
+        ``on_output(stream, text)`` (sync or async) gets the output of a long run while it runs,
+        in chunks every half second or so ("stdout" or "stderr"); the result has all of it anyway.
+        ``language="javascript"`` runs it in the session's Node.js context instead (see ``supports``).
         """
         if not isinstance(code, str):
             raise InvalidArgument(f"code must be a string, not {type(code).__name__}")
-        limit = self.default_timeout if timeout is DEFAULT else timeout
-        _check_timeout(limit)
+        javascript.check_language(language)
+        limit = resolve_timeout(timeout, self.default_timeout, self._limits.max_timeout)
         await self.start()
         async with self._run_lock:
-            if self._closed:
-                raise SessionClosed(f"session {self.session_id} is closed")
+            self._check_open()
             self.execution_count += 1
             self.touch()
             try:
-                result = await self._executor.run(code, count=self.execution_count, timeout=limit)
+                if language == "javascript":
+                    result = await javascript.run(self._executor, code, count=self.execution_count, timeout=limit)
+                else:
+                    streaming = {"on_output": on_output} if on_output is not None else {}
+                    await self._callbacks.install(self._executor)
+                    result = await self._executor.run(code, count=self.execution_count, timeout=limit, **streaming)
             finally:
                 self.touch()
         result.session_id = self.session_id
+        if self._lost_before is not None:
+            result.state_lost = True
+            result.notes.append(self._lost_before)
+            self._lost_before = None
+        self._keep_originals(result)
+        self.history.record(code, result)
         return result
 
+    def lost_before_start(self, note: str) -> None:
+        """This session replaces one whose state is gone: its first run says so (``state_lost`` and ``note``)."""
+        self._lost_before = note
+
     async def reset(self, hard: bool = False) -> None:
-        """Clear user variables (keep the namespaces); ``hard=True`` starts a fresh interpreter."""
+        """Clear user variables (keep the namespaces); ``hard=True`` starts a fresh interpreter.
+
+        ``execution_count`` goes on after a soft reset and starts again at 0 with a fresh interpreter.
+        """
         await self.start()
         async with self._run_lock:
             if hard:
                 await self._executor.restart()
+                self.execution_count = 0
             else:
                 await self._executor.reset()
+                if self.supports(Capability.JAVASCRIPT):
+                    await javascript.reset(self._executor)
+
+    async def clear_state(self) -> None:
+        """eryx's ``clear_state``: drop the names the code defined; the worker, its imports and the count stay."""
+        await self.reset()
+
+    async def restart(self) -> None:
+        """eryx's ``reset``: a fresh interpreter (a new worker process); ``execution_count`` starts again at 0."""
+        await self.reset(hard=True)
+
+    # -- activity and capabilities ---------------------------------------------------
 
     def touch(self) -> None:
         """Note that the session is in use now (idle expiry counts from the last activity)."""
         self.last_activity = time.monotonic()
+
+    @property
+    def last_used_at(self) -> datetime:
+        """When a call last used the session (``last_activity`` is monotonic, for timing)."""
+        return datetime.now(UTC) - timedelta(seconds=time.monotonic() - self.last_activity)
 
     @property
     def busy(self) -> bool:
@@ -234,14 +330,21 @@ class Session:
         capabilities = set(self._executor.capabilities)
         if not (self._runs_in_venv() and self.workspace.deps.allow_runtime_deps):
             capabilities.discard(Capability.DEPS_INSTALL)
+        if Capability.PROCESS_ISOLATION in capabilities:  # a worker of its own, so a directory of its own
+            capabilities.add(Capability.COMMANDS)
+        if javascript.available():
+            capabilities.add(Capability.JAVASCRIPT)
         return {str(capability) for capability in capabilities}
 
     def info(self) -> SessionInfo:
         runtime = self._executor.runtime
+        usage = process_usage(runtime.pid if runtime else None)
         return SessionInfo(
             session_id=self.session_id,
             name=self.name,
             created_at=self.created_at,
+            last_used_at=self.last_used_at,
+            uptime_seconds=(datetime.now(UTC) - self.created_at).total_seconds(),
             execution_count=self.execution_count,
             executor=self._executor.name,
             capabilities=sorted(Capability(value) for value in self.supported_capabilities()),
@@ -251,6 +354,12 @@ class Session:
             worker_pid=runtime.pid if runtime else None,
             default_timeout=self.default_timeout,
             labels=dict(self.labels),
+            confinement=self._executor.confinement,
+            worker_rss_bytes=usage.rss_bytes,
+            worker_cpu_seconds=usage.cpu_seconds,
+            history_length=len(self.history),
+            history_tokens=self.history.token_count(),
+            notes=list(self.notes),
         )
 
     @property
@@ -261,104 +370,40 @@ class Session:
     def executor(self) -> Executor:
         return self._executor
 
-    # -- tools -----------------------------------------------------------------------
+    @property
+    def limits(self) -> ExecutionLimits:
+        return self._limits
 
-    async def list_tools(self) -> list[ToolInfo]:
-        return (await self.workspace.tools.list()).tools
+    # -- commands and files (the session's working directory) ----------------------------
 
-    async def search_tools(self, query: str, limit: int = 10) -> list[ToolInfo]:
-        return await self.workspace.tools.search(query, limit)
+    async def run_command(
+        self, command: list[str] | str, timeout: float | None = DEFAULT, cwd: str | None = None
+    ) -> CommandResult:
+        """Run ``command`` in the session's sandbox and directory: a list without a shell, a string by /bin/sh.
 
-    # -- workflows -------------------------------------------------------------------
+        ``timeout`` (omitted: the session's default; None: no limit) ends it and every process it started;
+        ``cwd`` is a directory relative to the session directory.
+        """
+        limit = resolve_timeout(timeout, self.default_timeout, self._limits.max_timeout)
+        async with self._turn():
+            return await commands.run_command(self, command, limit, cwd)
 
-    async def list_workflows(self) -> list[WorkflowInfo]:
-        return await self.workspace.workflows.list()
+    async def read_file(self, path: str, binary: bool = False) -> str | bytes:
+        """A file of the session directory: text if it is UTF-8 (unless ``binary``), else bytes."""
+        files = await session_files.files_of(self)
+        return await anyio.to_thread.run_sync(files.read, path, binary)
 
-    async def search_workflows(self, query: str, limit: int = 5) -> list[WorkflowInfo]:
-        return await self.workspace.workflows.search(query, limit)
+    async def write_file(self, path: str, data: str | bytes) -> int:
+        """Write a file of the session directory (parents created); returns its size in bytes."""
+        files = await session_files.files_of(self)
+        return await anyio.to_thread.run_sync(files.write, path, data)
 
-    async def get_workflow(self, name: str) -> Workflow | None:
-        try:
-            return await self.workspace.workflows.get(name)
-        except WorkflowNotFound:
-            return None
+    async def list_files(self, path: str = ".") -> list[FileEntry]:
+        """The entries of a directory of the session directory (links listed, never followed)."""
+        files = await session_files.files_of(self)
+        return await anyio.to_thread.run_sync(files.list, path)
 
-    async def add_workflow(self, name: str, source: str, description: str = "") -> WorkflowInfo:
-        return await self.workspace.workflows.add(name, source, description)
-
-    async def remove_workflow(self, name: str) -> bool:
-        return await self.workspace.workflows.remove(name)
-
-    # -- artifacts -------------------------------------------------------------------
-
-    async def list_artifacts(self) -> list[ArtifactInfo]:
-        return await self.workspace.artifacts.list()
-
-    async def save_artifact(
-        self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None
-    ) -> ArtifactInfo:
-        return await self.workspace.artifacts.save(name, data, description, metadata)
-
-    async def load_artifact(self, name: str) -> Any:
-        return await self.workspace.artifacts.load(name)
-
-    async def delete_artifact(self, name: str) -> bool:
-        return await self.workspace.artifacts.delete(name)
-
-    # -- deps ------------------------------------------------------------------------
-
-    async def list_deps(self) -> list[str]:
-        return await self.workspace.deps.list()
-
-    async def add_dep(self, package: str) -> DepsResult:
-        await self._check_deps_supported()
-        return await self.workspace.deps.add(package)
-
-    async def remove_dep(self, package: str) -> RemoveResult:
-        await self._check_deps_supported()
-        return await self.workspace.deps.remove(package)
-
-    async def sync_deps(self) -> DepsResult:
-        await self._check_deps_supported()
-        return await self.workspace.deps.sync()
-
-    async def _enter_venv(self) -> None:
-        if not self._runs_in_venv():
-            return
-        try:
-            self._executor.use_python(str(await self.workspace.deps.python()))
-        except DepsError as exc:  # no uv, no such Python: run without a venv rather than not at all
-            logger.warning("session %s runs without a venv (deps cannot be installed): %s", self.session_id, exc)
-            self._no_venv = True
-
-    def _runs_in_venv(self) -> bool:
-        return Capability.DEPS_INSTALL in self._executor.capabilities and not self._no_venv
-
-    async def _check_deps_supported(self) -> None:
-        if not self._runs_in_venv():
-            raise DepsError(
-                f"the {self._executor.name} executor runs code in the server's own interpreter, "
-                "so it cannot use installed packages; use the subprocess executor"
-            )
-
-
-def make_executor(name: str, limits: ExecutionLimits, cwd: Path | None = None) -> Executor:
-    """An executor by name: ``subprocess`` or ``inprocess``."""
-    if name == "subprocess":
-        from codemode.executors.subprocess import SubprocessExecutor
-
-        return SubprocessExecutor(limits=limits, cwd=cwd)
-    if name == "inprocess":
-        from codemode.executors.inprocess import InProcessExecutor
-
-        return InProcessExecutor(limits=limits)
-    raise InvalidArgument(f"unknown executor {name!r}: use 'subprocess' or 'inprocess'")
-
-
-def _local_dir(storage: Storage) -> Path | None:
-    return storage.base_path if isinstance(storage, FileStorage) else None
-
-
-def _check_timeout(timeout: float | None) -> None:
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
-        raise InvalidArgument(f"timeout must be a positive number of seconds or None (no limit), not {timeout!r}")
+    async def delete_file(self, path: str, recursive: bool = False) -> bool:
+        """Delete a file or an empty directory (any directory with ``recursive``); False if there was none."""
+        files = await session_files.files_of(self)
+        return await anyio.to_thread.run_sync(files.delete, path, recursive)

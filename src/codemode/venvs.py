@@ -8,6 +8,11 @@ venv while it runs (``deps.add``), its content matches a new key: the link moves
 (:meth:`VenvCache.rekey`), and the next session with those requirements finds it
 instead of building a new one. A file lock per key keeps two servers on one
 machine from building the same venv twice.
+
+Installs take wheels only unless source builds are allowed: building a source
+distribution runs the package's own build code, and uv runs on the host, as the
+server's user, outside any sandbox. uv gets an allow-list environment
+(:func:`~codemode.environment.installer_environment`), never the server's secrets.
 """
 
 from __future__ import annotations
@@ -16,18 +21,34 @@ import fcntl
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 import anyio
 import anyio.to_thread
+from anyio.abc import ByteReceiveStream
 
+from codemode.environment import installer_environment
 from codemode.errors import DepsError
 
 DEFAULT_INSTALL_TIMEOUT = 600.0
+
+LineCallback = Callable[[str], Awaitable[None]]
+"""``await on_line(line)``: one line of uv's progress output."""
+
+_NO_BUILD = "--no-build"
+_NO_WHEEL_MARKS = ("no usable wheels", "building from source is disabled", "--no-build")
+NO_WHEEL_HINT = (
+    "No wheel of this package (or of one it needs) fits this platform, and building from source is off: "
+    "a build runs the package's own code on the host, outside the sandbox. An operator who trusts the "
+    "package index can allow it (codemode-mcp --allow-source-builds; allow_source_builds=True)"
+)
 
 
 def cache_root() -> Path:
@@ -63,12 +84,14 @@ class VenvCache:
         self.root = (root or cache_root()) / "venvs"
         self.install_timeout = install_timeout
 
-    async def ensure(self, key: str, python: str, requirements: Sequence[str]) -> tuple[Path, str | None]:
+    async def ensure(
+        self, key: str, python: str, requirements: Sequence[str], *, build: bool = False
+    ) -> tuple[Path, str | None]:
         """The venv for ``key``, built if needed: ``(path, problem)``.
 
         If installing the requirements fails, the venv is still returned (so the
         session starts, without them) with the problem, and is not published
-        under the key, so the next start tries again.
+        under the key, so the next start tries again. ``build``: source distributions may be built.
         """
         link = self.root / "keys" / key
         if venv_python(link).exists():
@@ -80,7 +103,7 @@ class VenvCache:
             await self.create(venv, python)
             problem = None
             if requirements:
-                problem = await self.install(venv, list(requirements))
+                problem = await self.install(venv, list(requirements), build=build)
             if problem is None:
                 _point(link, venv)
             return venv, problem
@@ -91,16 +114,44 @@ class VenvCache:
         if code != 0:
             raise DepsError(f"cannot create a venv with Python {python!r}: {output}")
 
-    async def install(self, venv: Path, packages: list[str]) -> str | None:
-        """Install into ``venv``; the error output, or None on success."""
-        return await self._pip("install", venv, packages)
+    async def install(
+        self, venv: Path, packages: list[str], on_line: LineCallback | None = None, *, build: bool = False
+    ) -> str | None:
+        """Install into ``venv``; the error output, or None on success. ``on_line`` gets uv's progress lines.
+
+        Wheels only unless ``build``: a package with none fails, saying why and how to allow builds.
+        """
+        # Compiled now, once: sandboxed workers see the venv read-only and could never cache bytecode themselves.
+        flags = ["--compile-bytecode", *([] if build else [_NO_BUILD])]
+        problem = await self._pip("install", venv, packages, on_line, flags)
+        if problem is not None and not build and any(mark in problem for mark in _NO_WHEEL_MARKS):
+            return f"{problem}\n{NO_WHEEL_HINT}."  # last: errors keep the end of long outputs
+        return problem
+
+    async def restore(self, venv: Path, packages: dict[str, str]) -> str | None:
+        """Put ``venv`` back to exactly ``packages`` (name -> version), from uv's cache; the error, or None."""
+        pins = "".join(f"{name}=={version}\n" for name, version in sorted(packages.items()))
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="codemode-restore-") as listing:
+            await anyio.to_thread.run_sync(_write_flushed, listing, pins)
+            # Back to what was installed, so its wheels are in uv's cache: nothing to build, ever.
+            args = ["pip", "sync", "--quiet", "--offline", _NO_BUILD, "--python", str(venv_python(venv)), listing.name]
+            code, output = await uv(args, timeout=self.install_timeout)
+        return None if code == 0 else output or f"uv exited with code {code}"
 
     async def uninstall(self, venv: Path, names: list[str]) -> str | None:
         return await self._pip("uninstall", venv, names)
 
-    async def _pip(self, action: str, venv: Path, packages: list[str]) -> str | None:
-        args = ["pip", action, "--quiet", "--python", str(venv_python(venv)), *packages]
-        code, output = await uv(args, timeout=self.install_timeout)
+    async def _pip(
+        self,
+        action: str,
+        venv: Path,
+        packages: list[str],
+        on_line: LineCallback | None = None,
+        flags: Sequence[str] = (),
+    ) -> str | None:
+        quiet = ["--quiet"] if on_line is None else []  # uv's progress lines are wanted
+        args = ["pip", action, *quiet, *flags, "--python", str(venv_python(venv)), *packages]
+        code, output = await uv(args, timeout=self.install_timeout, on_line=on_line)
         return None if code == 0 else output or f"uv exited with code {code}"
 
     async def installed(self, venv: Path) -> dict[str, str]:
@@ -121,17 +172,68 @@ class VenvCache:
             old.unlink(missing_ok=True)
 
 
-async def uv(args: list[str], timeout: float) -> tuple[int, str]:
-    """Run uv; its exit code and output (stdout, or stderr on failure), never raising for a failed command."""
+async def uv(args: list[str], timeout: float, on_line: LineCallback | None = None) -> tuple[int, str]:
+    """Run uv (in an allow-list environment); its exit code and output (stdout, or stderr on failure).
+
+    Never raises for a failed command.
+
+    ``on_line`` gets each line uv writes to stderr (its progress and warnings) as it comes. uv runs
+    in a process group of its own: a timeout or a cancellation ends it and whatever it started
+    (build backends), so nothing keeps writing to a venv after the call has returned.
+    """
     try:
-        with anyio.fail_after(timeout):
-            result = await anyio.run_process([uv_binary(), *args], check=False, stdin=subprocess.DEVNULL)
-    except TimeoutError:
-        return 124, f"uv {' '.join(args[:2])} took longer than {timeout:g}s"
+        process = await anyio.open_process(
+            [uv_binary(), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=installer_environment(),
+            start_new_session=True,
+        )
     except OSError as exc:
         return 127, f"cannot run uv: {exc}"
-    text = result.stdout if result.returncode == 0 else result.stderr or result.stdout
-    return result.returncode, text.decode("utf-8", "replace").strip()
+    stdout, stderr = bytearray(), bytearray()
+    try:
+        with anyio.fail_after(timeout):
+            async with anyio.create_task_group() as reading:
+                reading.start_soon(_read, process.stdout, stdout, None)
+                reading.start_soon(_read, process.stderr, stderr, on_line)
+            code = await process.wait()
+    except TimeoutError:
+        return 124, f"uv {' '.join(args[:2])} took longer than {timeout:g}s"
+    finally:
+        with anyio.CancelScope(shield=True):
+            if process.returncode is None:
+                _kill_group(process.pid)
+            await process.aclose()
+    text = stdout if code == 0 else stderr or stdout
+    return code, text.decode("utf-8", "replace").strip()
+
+
+async def _read(stream: ByteReceiveStream | None, into: bytearray, on_line: LineCallback | None) -> None:
+    if stream is None:
+        return
+    pending = b""
+    async for chunk in stream:
+        into += chunk
+        if on_line is not None:
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                await on_line(line.decode("utf-8", "replace"))
+    if on_line is not None and pending:
+        await on_line(pending.decode("utf-8", "replace"))
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _write_flushed(handle: IO[str], text: str) -> None:
+    handle.write(text)
+    handle.flush()
 
 
 def _point(link: Path, target: Path) -> None:

@@ -12,45 +12,57 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from codemode.errors import InvalidArgument, WorkflowNotFound
 from codemode.names import validate_name
-from codemode.search import Document, bm25
-from codemode.storage.base import Storage
+from codemode.record import Record
+from codemode.search import Document, rank
+from codemode.storage.base import Storage, skip_entry
+
+logger = logging.getLogger(__name__)
 
 SOURCE = "workflows"
+SKILLS = "skills"
+"""py-code-mode's name for the folder: read as workflows too, so its workspaces work unchanged."""
 META = "workflows/.meta"
 MAX_SOURCE_CHARS = 1024 * 1024
 
 
-class WorkflowParameter(BaseModel):
-    name: str
+class WorkflowParameter(Record):
+    name: str = Field(description="The parameter's name.")
     annotation: str | None = Field(default=None, description="The annotation as written, e.g. 'str' or 'list[int]'.")
-    required: bool
+    required: bool = Field(description="True if it has no default.")
     default: str | None = Field(default=None, description="repr of the default, if there is one.")
     schema_: dict[str, Any] = Field(default_factory=dict, alias="schema", description="JSON schema of the value.")
 
     model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
 
-class WorkflowInfo(BaseModel):
+class WorkflowInfo(Record):
     """A workflow without its source (what listings and searches return)."""
 
-    name: str
-    description: str
-    is_async: bool
-    parameters: list[WorkflowParameter]
+    name: str = Field(description="The workflow's name: workflows.invoke(name, ...).")
+    description: str = Field(description="What it does: as given when added, else its docstring.")
+    is_async: bool = Field(description="True if its run() is a coroutine function.")
+    parameters: list[WorkflowParameter] = Field(description="run()'s keyword parameters.")
     input_schema: dict[str, Any] = Field(description="JSON schema of run()'s keyword arguments.")
-    score: float | None = Field(default=None, description="Search relevance (BM25), for search results.")
+    score: float | None = Field(
+        default=None,
+        description=(
+            "Search relevance, for search results: with the [semantic] extra, the cosine similarity to the query"
+            " plus a keyword bonus (at most 0.1); without it, the BM25 score."
+        ),
+    )
 
 
 class Workflow(WorkflowInfo):
     """A workflow with its source."""
 
-    source: str
+    source: str = Field(description="Its Python source.")
 
 
 class WorkflowStore:
@@ -58,17 +70,22 @@ class WorkflowStore:
 
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
+        self._shadowed: set[str] = set()  # names in both folders, warned about once
 
     async def list(self) -> list[WorkflowInfo]:
-        sources = await self._storage.read_all(SOURCE)
+        sources = await self._sources()
         metas = await self._storage.read_all(META)
         infos = []
         for key in sorted(sources):
             name = key.removesuffix(".py")
-            if key.endswith(".py") and _is_name(name):
-                workflow = _describe(name, sources[key].decode("utf-8", "replace"), metas.get(f"{name}.json"))
-                if workflow is not None:
-                    infos.append(WorkflowInfo(**workflow.model_dump(exclude={"source"}, by_alias=True)))
+            if not key.endswith(".py") or not _is_name(name):
+                skip_entry(f"{self._storage.location} {SOURCE}", key, "a workflow is a file named NAME.py")
+                continue
+            workflow = _describe(name, sources[key].decode("utf-8", "replace"), metas.get(f"{name}.json"))
+            if workflow is None:
+                skip_entry(f"{self._storage.location} {SOURCE}", key, "does not compile or define run()")
+                continue
+            infos.append(WorkflowInfo(**workflow.model_dump(exclude={"source"}, by_alias=True)))
         return infos
 
     async def get(self, name: str) -> Workflow:
@@ -82,9 +99,34 @@ class WorkflowStore:
         """Just the source, for running it: no parsing here, the session compiles it (and caches that)."""
         validate_name(name, "workflow name")
         source = await self._storage.read(SOURCE, f"{name}.py")
+        if source is None and not name.startswith("_"):
+            source = await self._storage.read(SKILLS, f"{name}.py")
         if source is None:
             raise WorkflowNotFound(f"no workflow named {name!r}")
         return source.decode("utf-8", "replace")
+
+    async def _sources(self) -> dict[str, bytes]:
+        """File name -> source, from ``workflows/`` and py-code-mode's ``skills/``; ``workflows/`` wins."""
+        sources = await self._storage.read_all(SOURCE)
+        for key, source in (await self._storage.read_all(SKILLS)).items():
+            if key.startswith("_"):  # py-code-mode skips these too (__init__.py, helpers)
+                continue
+            if key not in sources:
+                sources[key] = source
+            elif key not in self._shadowed:
+                self._shadowed.add(key)
+                logger.warning(
+                    "%s: %s/%s and %s/%s both define workflow %r; using %s/%s (remove one to silence this)",
+                    self._storage.location,
+                    SOURCE,
+                    key,
+                    SKILLS,
+                    key,
+                    key.removesuffix(".py"),
+                    SOURCE,
+                    key,
+                )
+        return sources
 
     async def search(self, query: str, limit: int = 5) -> list[WorkflowInfo]:
         infos = {info.name: info for info in await self.list()}
@@ -95,7 +137,8 @@ class WorkflowStore:
             )
             for info in infos.values()
         ]
-        return [infos[key].model_copy(update={"score": score}) for key, score in bm25(query, documents, limit)]
+        ranked = await rank(query, documents, limit)
+        return [infos[key].model_copy(update={"score": score}) for key, score in ranked]
 
     async def add(self, name: str, source: str, description: str = "") -> WorkflowInfo:
         """Save a workflow after checking it; an invalid one never replaces a working one."""
@@ -115,6 +158,7 @@ class WorkflowStore:
     async def remove(self, name: str) -> bool:
         validate_name(name, "workflow name")
         removed = await self._storage.delete(SOURCE, f"{name}.py")
+        removed = await self._storage.delete(SKILLS, f"{name}.py") or removed
         await self._storage.delete(META, f"{name}.json")
         return removed
 

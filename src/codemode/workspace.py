@@ -19,7 +19,9 @@ from anyio.abc import TaskGroup
 
 from codemode.artifacts import DEFAULT_MAX_BYTES, ArtifactStore
 from codemode.deps import DepsManager
-from codemode.storage.base import Storage
+from codemode.snapshots import SnapshotStore
+from codemode.storage.base import WORKSPACE, Storage
+from codemode.storage.file import FileStorage
 from codemode.tools.registry import ToolRegistry
 from codemode.venvs import VenvCache
 from codemode.workflows import WorkflowStore
@@ -35,19 +37,31 @@ class Workspace:
         cwd: Path | None = None,
         extra_deps: Sequence[str] = (),
         allow_runtime_deps: bool = True,
+        allow_source_builds: bool = False,
         python: str | None = None,
         venvs: VenvCache | None = None,
         max_artifact_bytes: int = DEFAULT_MAX_BYTES,
         tool_storage: Storage | None = None,
+        tools_path: Path | None = None,
+        pass_env: Sequence[str] = (),
     ) -> None:
         self.storage = storage
         self.cwd = cwd
         self.artifacts = ArtifactStore(storage, max_artifact_bytes)
         self.workflows = WorkflowStore(storage)
+        self.snapshots = SnapshotStore(storage)
         # Tool definitions may come from elsewhere than the data (local files beside shared Redis).
-        self.tools = ToolRegistry(tool_storage or storage, cwd)
+        if tools_path is not None:  # a directory of YAML files (py-code-mode's tools_path), not a storage collection
+            self.tools = ToolRegistry(FileStorage(tools_path), cwd, collection=WORKSPACE, pass_env=pass_env)
+        else:
+            self.tools = ToolRegistry(tool_storage or storage, cwd, pass_env=pass_env)
         self.deps = DepsManager(
-            storage, venvs, extra_deps=extra_deps, allow_runtime_deps=allow_runtime_deps, python=python
+            storage,
+            venvs,
+            extra_deps=extra_deps,
+            allow_runtime_deps=allow_runtime_deps,
+            allow_source_builds=allow_source_builds,
+            python=python,
         )
         self._tasks: TaskGroup | None = None
         self._users = 0

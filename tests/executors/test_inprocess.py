@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from codemode import Session
+from codemode import Session, javascript
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +22,7 @@ async def inprocess(workspace: Path) -> AsyncIterator[Session]:
 async def test_values_state_and_count_match_the_worker(inprocess: Session):
     await inprocess.run("x = 20")
     result = await inprocess.run("x + 22")
-    assert (result.value, result.execution_count, result.is_ok) == ("42", 2, True)
+    assert (result.value_repr, result.execution_count, result.is_ok) == ("42", 2, True)
 
 
 async def test_python_output_is_captured_and_not_leaked(inprocess: Session, capsys: pytest.CaptureFixture[str]):
@@ -38,18 +38,18 @@ async def test_output_of_other_threads_of_the_host_is_untouched(inprocess: Sessi
 
 async def test_errors_have_the_same_shape(inprocess: Session):
     result = await inprocess.run("1 / 0")
-    assert result.error is not None
-    assert result.error.type == "ZeroDivisionError"
-    assert "inprocess.py" not in result.error.traceback
+    assert result.error_info is not None
+    assert result.error_info.type == "ZeroDivisionError"
+    assert "inprocess.py" not in result.error_info.traceback
 
 
 async def test_timeout_interrupts_python_code_and_keeps_variables(inprocess: Session):
     await inprocess.run("kept = 1")
     result = await inprocess.run("while True:\n    pass", timeout=0.3)
-    assert result.error is not None
-    assert result.error.type == "TimeoutError"
+    assert result.error_info is not None
+    assert result.error_info.type == "TimeoutError"
     assert not result.state_lost
-    assert (await inprocess.run("kept")).value == "1"
+    assert (await inprocess.run("kept")).value_repr == "1"
 
 
 async def test_code_blocked_in_c_is_abandoned_with_a_fresh_namespace(workspace: Path):
@@ -59,23 +59,24 @@ async def test_code_blocked_in_c_is_abandoned_with_a_fresh_namespace(workspace: 
         await session.run("kept = 1")
         result = await session.run("import time\ntime.sleep(1.5)", timeout=0.2)
         assert result.state_lost
-        assert (await session.run("kept")).error.type == "NameError"  # type: ignore[union-attr]
+        assert (await session.run("kept")).error_info.type == "NameError"  # type: ignore[union-attr]
 
 
 async def test_calls_to_the_host_work(inprocess: Session):
     result = await inprocess.run("artifacts.save('a', b'bytes')\nartifacts.load('a')")
-    assert result.value == "b'bytes'"
+    assert result.value_repr == "b'bytes'"
 
 
 async def test_reports_only_the_capabilities_it_has(inprocess: Session):
-    assert inprocess.supported_capabilities() == {"timeout", "reset"}
+    node = {"javascript"} if javascript.available() else set()  # node runs unconfined, like everything here
+    assert inprocess.supported_capabilities() == {"timeout", "reset"} | node
     assert not inprocess.supports("process_isolation")
 
 
 async def test_reset_clears_variables(inprocess: Session):
     await inprocess.run("x = 1")
     await inprocess.reset()
-    assert (await inprocess.run("x")).error.type == "NameError"  # type: ignore[union-attr]
+    assert (await inprocess.run("x")).error_info.type == "NameError"  # type: ignore[union-attr]
 
 
 async def test_threads_started_by_the_code_reach_the_host(inprocess: Session):
@@ -85,4 +86,10 @@ async def test_threads_started_by_the_code_reach_the_host(inprocess: Session):
         "t.start(); t.join()\n"
         "artifacts.load('from_thread')"
     )
-    assert (await inprocess.run(code)).value == "1"
+    assert (await inprocess.run(code)).value_repr == "1"
+
+
+async def test_an_operation_runs_in_the_in_process_interpreter_too(workspace: Path):
+    async with Session.from_base(workspace, executor="inprocess") as session:
+        await session.run("gamma = 3")
+        assert await session.executor.request("user_names") == ["gamma"]

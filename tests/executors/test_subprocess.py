@@ -11,28 +11,11 @@ import anyio
 import pytest
 
 from codemode import Capability, ExecutionLimits, Session, SubprocessExecutor
+from codemode.errors import OperationFailed
 from codemode.storage import FileStorage
+from tests.processes import dies
 
 pytestmark = pytest.mark.anyio
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-async def _wait_dead(pid: int) -> bool:
-    with anyio.move_on_after(5):
-        while _alive(pid):
-            await anyio.sleep(0.02)
-    return not _alive(pid)
 
 
 def small_session(workspace: Path, **limits: object) -> Session:
@@ -47,7 +30,7 @@ async def test_variables_functions_and_imports_persist(session: Session):
     await session.run("import json\ndef double(x):\n    return 2 * x\ncounter = 1")
     result = await session.run("counter += 1\njson.dumps(double(counter))")
     assert result.is_ok
-    assert result.value == "'4'"
+    assert result.value_repr == "'4'"
 
 
 async def test_result_counts_and_times_each_run(session: Session):
@@ -60,17 +43,20 @@ async def test_result_counts_and_times_each_run(session: Session):
 
 async def test_top_level_await_works(session: Session):
     result = await session.run("import asyncio\nawait asyncio.sleep(0.01)\n'done'")
-    assert result.value == "'done'"
+    assert result.value_repr == "'done'"
 
 
-async def test_code_runs_in_the_workspace_directory(session: Session, workspace: Path):
-    result = await session.run("import os\nos.getcwd()")
-    assert result.value == repr(str(workspace))
+async def test_code_runs_in_a_directory_of_its_own_which_is_its_home(session: Session, workspace: Path):
+    result = await session.run("import os\nos.getcwd(), os.environ['HOME']")
+    info = session.info()
+    assert info.confinement is not None
+    assert result.value == (info.confinement.workdir, info.confinement.workdir)
+    assert info.confinement.workdir != str(workspace)
 
 
 async def test_user_code_cannot_import_our_modules_by_accident(session: Session):
     result = await session.run("import subprocess\nsubprocess.__file__")
-    assert "codemode" not in (result.value or "")
+    assert "codemode" not in (result.value_repr or "")
 
 
 # -- output ------------------------------------------------------------------------
@@ -100,7 +86,7 @@ async def test_fd_output_never_corrupts_the_protocol(session: Session):
     binary = "import os\nos.write(1, bytes(range(256)) * 100)\nos.write(1, b'\\x00\\x00\\x00\\x10{')"
     result = await session.run(binary)
     assert result.is_ok
-    assert (await session.run("40 + 2")).value == "42"
+    assert (await session.run("40 + 2")).value_repr == "42"
 
 
 async def test_output_above_the_cap_is_cut_and_marked(workspace: Path):
@@ -128,58 +114,58 @@ async def test_a_gigabyte_of_output_does_not_reach_host_memory(session: Session)
 async def test_exception_is_reported_with_a_clean_traceback(session: Session):
     result = await session.run("x = 1\nraise ValueError('bad value')")
     assert not result.is_ok
-    assert result.error is not None
-    assert (result.error.type, result.error.message, result.error.line) == ("ValueError", "bad value", 2)
-    assert "worker.py" not in result.error.traceback
-    assert "interpreter.py" not in result.error.traceback
+    assert result.error_info is not None
+    assert (result.error_info.type, result.error_info.message, result.error_info.line) == ("ValueError", "bad value", 2)
+    assert "worker.py" not in result.error_info.traceback
+    assert "interpreter.py" not in result.error_info.traceback
 
 
 async def test_syntax_error_gives_line_and_column(session: Session):
     result = await session.run("a = 1\nb = a +")
-    assert result.error is not None
-    assert (result.error.type, result.error.line) == ("SyntaxError", 2)
-    assert result.error.column == 8
+    assert result.error_info is not None
+    assert (result.error_info.type, result.error_info.line) == ("SyntaxError", 2)
+    assert result.error_info.column == 8
 
 
 async def test_input_fails_clearly_instead_of_hanging(session: Session):
     result = await session.run("input('your name? ')", timeout=5)
-    assert result.error is not None
-    assert result.error.type == "EOFError"
-    assert "not available" in result.error.message
+    assert result.error_info is not None
+    assert result.error_info.type == "EOFError"
+    assert "not available" in result.error_info.message
 
 
 async def test_reading_stdin_at_fd_level_gets_end_of_file(session: Session):
     result = await session.run("import os\nos.read(0, 10)", timeout=5)
-    assert result.value == "b''"
+    assert result.value_repr == "b''"
 
 
 async def test_exit_is_reported_and_the_session_keeps_its_variables(session: Session):
     await session.run("kept = 'yes'")
     result = await session.run("import sys\nsys.exit(2)")
-    assert result.error is not None
-    assert result.error.type == "SystemExit"
+    assert result.error_info is not None
+    assert result.error_info.type == "SystemExit"
     assert not result.state_lost
-    assert (await session.run("kept")).value == "'yes'"
+    assert (await session.run("kept")).value_repr == "'yes'"
 
 
 async def test_worker_that_exits_is_replaced_and_the_result_says_state_was_lost(session: Session):
     await session.run("kept = 1")
     old_pid = session.info().worker_pid
     result = await session.run("import os\nos._exit(3)")
-    assert result.error is not None
-    assert result.error.type == "WorkerDied"
-    assert "exit code 3" in result.error.message
+    assert result.error_info is not None
+    assert result.error_info.type == "WorkerDied"
+    assert "exit code 3" in result.error_info.message
     assert result.state_lost
-    assert (await session.run("kept")).error.type == "NameError"  # type: ignore[union-attr]
+    assert (await session.run("kept")).error_info.type == "NameError"  # type: ignore[union-attr]
     assert session.info().worker_pid != old_pid
 
 
 async def test_segfault_is_reported_and_the_next_run_works(session: Session):
     result = await session.run("import ctypes\nctypes.string_at(0)")
-    assert result.error is not None
-    assert result.error.type == "WorkerDied"
-    assert "SIGSEGV" in result.error.message
-    assert (await session.run("1 + 1")).value == "2"
+    assert result.error_info is not None
+    assert result.error_info.type == "WorkerDied"
+    assert "SIGSEGV" in result.error_info.message
+    assert (await session.run("1 + 1")).value_repr == "2"
 
 
 # -- timeouts and interruption -----------------------------------------------------
@@ -188,12 +174,12 @@ async def test_segfault_is_reported_and_the_next_run_works(session: Session):
 async def test_timeout_interrupts_the_code_and_keeps_variables(session: Session):
     await session.run("kept = [1, 2, 3]")
     result = await session.run("import time\nwhile True:\n    time.sleep(0.01)", timeout=0.5)
-    assert result.error is not None
-    assert result.error.type == "TimeoutError"
-    assert "intact" in result.error.message
-    assert "<cell-" in result.error.traceback  # where it was interrupted
+    assert result.error_info is not None
+    assert result.error_info.type == "TimeoutError"
+    assert "intact" in result.error_info.message
+    assert "<cell-" in result.error_info.traceback  # where it was interrupted
     assert not result.state_lost
-    assert (await session.run("kept")).value == "[1, 2, 3]"
+    assert (await session.run("kept")).value_repr == "[1, 2, 3]"
 
 
 async def test_output_before_a_timeout_is_kept(session: Session):
@@ -209,11 +195,11 @@ async def test_code_that_ignores_interrupts_is_killed_after_the_grace_period(wor
             "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        ..."
         )
         result = await session.run(swallow, timeout=0.3)
-        assert result.error is not None
-        assert result.error.type == "TimeoutError"
+        assert result.error_info is not None
+        assert result.error_info.type == "TimeoutError"
         assert result.state_lost
-        assert old_pid is not None and await _wait_dead(old_pid)
-        assert (await session.run("kept")).error.type == "NameError"  # type: ignore[union-attr]
+        assert old_pid is not None and await dies(old_pid)
+        assert (await session.run("kept")).error_info.type == "NameError"  # type: ignore[union-attr]
 
 
 async def test_code_stuck_with_signals_blocked_is_killed(workspace: Path):
@@ -221,13 +207,13 @@ async def test_code_stuck_with_signals_blocked_is_killed(workspace: Path):
         stuck = "import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\ntime.sleep(60)"
         result = await session.run(stuck, timeout=0.3)
         assert result.state_lost
-        assert (await session.run("'fresh'")).value == "'fresh'"
+        assert (await session.run("'fresh'")).value_repr == "'fresh'"
 
 
 async def test_no_timeout_means_no_limit(workspace: Path):
     async with Session.from_base(workspace, timeout=0.1) as session:
         result = await session.run("import time\ntime.sleep(0.3)\n'finished'", timeout=None)
-        assert result.value == "'finished'"
+        assert result.value_repr == "'finished'"
 
 
 async def test_cancelling_a_run_interrupts_it_and_the_session_stays_usable(session: Session):
@@ -235,7 +221,7 @@ async def test_cancelling_a_run_interrupts_it_and_the_session_stays_usable(sessi
     with anyio.move_on_after(0.3):
         await session.run("import time\ntime.sleep(30)")
     result = await session.run("kept")
-    assert result.value == "'still here'"
+    assert result.value_repr == "'still here'"
 
 
 async def test_concurrent_runs_complete_one_after_the_other_in_order(session: Session):
@@ -249,8 +235,8 @@ async def test_concurrent_runs_complete_one_after_the_other_in_order(session: Se
         for index in range(3):
             tasks.start_soon(run, index)
             await anyio.sleep(0.01)  # start them in a known order
-    assert [results[index].value for index in range(3)] == ["1", "2", "3"]
-    assert (await session.run("log")).value == "[0, 1, 2]"
+    assert [results[index].value_repr for index in range(3)] == ["1", "2", "3"]
+    assert (await session.run("log")).value_repr == "[0, 1, 2]"
 
 
 # -- reset and lifecycle -----------------------------------------------------------
@@ -260,8 +246,8 @@ async def test_soft_reset_clears_variables_and_keeps_the_namespaces(session: Ses
     await session.run("x = 1")
     pid = session.info().worker_pid
     await session.reset()
-    assert (await session.run("x")).error.type == "NameError"  # type: ignore[union-attr]
-    assert (await session.run("type(artifacts).__name__")).value == "'Artifacts'"
+    assert (await session.run("x")).error_info.type == "NameError"  # type: ignore[union-attr]
+    assert (await session.run("type(artifacts).__name__")).value_repr == "'Artifacts'"
     assert session.info().worker_pid == pid
 
 
@@ -269,26 +255,30 @@ async def test_hard_reset_starts_a_fresh_worker(session: Session):
     pid = session.info().worker_pid
     await session.reset(hard=True)
     assert session.info().worker_pid != pid
-    assert pid is not None and await _wait_dead(pid)
+    assert pid is not None and await dies(pid)
 
 
 async def test_close_leaves_no_process_behind_not_even_children(workspace: Path):
-    session = Session.from_base(workspace)
+    session = Session.from_base(workspace, sandbox="none")  # host pids; the sandboxed case is in tests/security
     await session.start()
     result = await session.run("import subprocess\nsubprocess.Popen(['sleep', '60']).pid")
-    child = int(result.value or 0)
+    child = int(result.value_repr or 0)
     worker = session.info().worker_pid
     await session.close()
-    assert worker is not None and await _wait_dead(worker)
-    assert await _wait_dead(child)
+    assert worker is not None and await dies(worker)
+    assert await dies(child)
 
 
-async def test_capabilities_are_the_ones_that_work(session: Session):
-    assert session.supports("timeout")
-    assert session.supports(Capability.PROCESS_ISOLATION)
-    assert not session.supports("container_isolation")
-    assert not session.supports("network_isolation")
-    assert session.supported_capabilities() == {"timeout", "process_isolation", "reset", "deps_install"}
+async def test_capabilities_of_an_unconfined_worker_claim_no_isolation(workspace: Path):
+    async with Session.from_base(workspace, sandbox="none") as session:
+        assert session.supports("timeout")
+        assert session.supports(Capability.PROCESS_ISOLATION)
+        assert not session.supports("container_isolation")
+        assert not session.supports("filesystem_isolation")
+        assert not session.supports("network_isolation")
+        assert {"memory_limit", "cpu_limit"} <= session.supported_capabilities()
+        confinement = session.info().confinement
+        assert confinement is not None and confinement.sandbox == "none" and confinement.not_confined
 
 
 async def test_worker_that_cannot_start_gives_a_clear_error(workspace: Path):
@@ -304,7 +294,7 @@ async def test_sigint_to_an_idle_worker_is_harmless(session: Session):
     assert pid is not None
     os.kill(pid, signal.SIGINT)
     await anyio.sleep(0.1)
-    assert (await session.run("x")).value == "5"
+    assert (await session.run("x")).value_repr == "5"
 
 
 # -- calls from code to the host ---------------------------------------------------
@@ -312,13 +302,13 @@ async def test_sigint_to_an_idle_worker_is_harmless(session: Session):
 
 async def test_code_reaches_the_host_while_it_runs(session: Session):
     result = await session.run("artifacts.save('note', 'hello')\nartifacts.load('note')")
-    assert result.value == "'hello'"
+    assert result.value_repr == "'hello'"
     assert await session.load_artifact("note") == "hello"
 
 
 async def test_host_errors_reach_code_as_catchable_exceptions(session: Session):
     code = "try:\n    artifacts.load('missing')\nexcept LookupError as exc:\n    caught = str(exc)\ncaught"
-    assert (await session.run(code)).value == "\"no artifact named 'missing'\""
+    assert (await session.run(code)).value_repr == "\"no artifact named 'missing'\""
 
 
 async def test_calls_from_threads_are_served(session: Session):
@@ -332,27 +322,41 @@ async def test_calls_from_threads_are_served(session: Session):
         "sorted(a['name'] for a in artifacts.list())"
     )
     result = await session.run(code)
-    assert result.value == str([f"item{i}" for i in range(5)])
+    assert result.value_repr == str([f"item{i}" for i in range(5)])
 
 
 async def test_data_that_cannot_cross_to_the_host_gives_a_clear_error(session: Session):
     result = await session.run("artifacts.save('bad', {1, 2})")
-    assert result.error is not None
-    assert result.error.type == "TypeError"
-    assert "JSON" in result.error.message
+    assert result.error_info is not None
+    assert result.error_info.type == "TypeError"
+    assert "JSON" in result.error_info.message
 
 
 async def test_timeout_while_the_host_serves_a_call_keeps_the_session_consistent(session: Session):
     code = "import time\nwhile True:\n    artifacts.list()"
     result = await session.run(code, timeout=0.5)
-    assert result.error is not None
-    assert result.error.type == "TimeoutError"
+    assert result.error_info is not None
+    assert result.error_info.type == "TimeoutError"
     assert not result.state_lost
     assert (await session.run("artifacts.list()")).is_ok
 
 
 async def test_wrong_arguments_to_a_host_call_are_a_clear_error(session: Session):
     result = await session.run("artifacts._call('artifacts.save', {'name': 'x', 'data': 1, 'colour': 'red'})")
-    assert result.error is not None
-    assert result.error.type == "InvalidArgument"
-    assert "colour" in result.error.message
+    assert result.error_info is not None
+    assert result.error_info.type == "InvalidArgument"
+    assert "colour" in result.error_info.message
+
+
+# -- operations besides running code -----------------------------------------------
+
+
+async def test_an_operation_returns_its_result(session: Session):
+    await session.run("alpha = 1\ndef beta(): pass")
+    assert await session.executor.request("user_names") == ["alpha", "beta"]
+
+
+async def test_an_unknown_operation_fails_clearly_and_the_session_goes_on(session: Session):
+    with pytest.raises(OperationFailed, match="UnknownOperation: this worker has no operation 'nope'"):
+        await session.executor.request("nope")
+    assert (await session.run("1 + 1")).value == 2

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -37,6 +38,25 @@ async def client(workspace: Path) -> AsyncIterator[Client]:
     """The server in this process, its real worker outside; the MCP client talks to it in memory."""
     async with Client(create_server(ServerSettings(base=workspace, timeout=10))) as connected:
         yield connected
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """The structured result of a tool call that must succeed (else the test fails with the tool's message)."""
+    outcome = await client.call_tool(tool, arguments)
+    assert not outcome.is_error, text_of(outcome)
+    return outcome.structured_content  # type: ignore[return-value]
+
+
+def text_of(result: object) -> str:
+    """The text of a tool result's first content block."""
+    return result.content[0].text  # type: ignore[attr-defined]
+
+
+async def refused(client: Client, tool: str, **arguments: Any) -> str:
+    """The message of a tool call that must fail."""
+    outcome = await client.call_tool(tool, arguments)
+    assert outcome.is_error
+    return text_of(outcome)
 
 
 def free_port() -> int:

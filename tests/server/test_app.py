@@ -7,22 +7,20 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
+from codemode.executors.base import ExecutionLimits
 from codemode.server import ServerSettings, create_server
+from tests.server.conftest import text_of
 
 pytestmark = pytest.mark.anyio
-
-
-def _text(result: object) -> str:
-    return result.content[0].text  # type: ignore[attr-defined]
 
 
 async def test_run_code_returns_structured_content_and_a_readable_text(client: Client):
     result = await client.call_tool("run_code", {"code": "print('hello')\n6 * 7"})
     content = result.structured_content
     assert content is not None
-    assert (content["stdout"], content["value"], content["is_ok"]) == ("hello\n", "42", True)
+    assert (content["stdout"], content["value"], content["is_ok"]) == ("hello\n", 42, True)
     assert content["session_id"]
-    text = _text(result)
+    text = text_of(result)
     assert text.startswith("[1] ok")
     assert "hello" in text and "42" in text
 
@@ -34,11 +32,11 @@ async def test_every_result_names_the_same_default_session(client: Client):
 
 
 async def test_timeouts_above_the_server_maximum_are_refused(workspace: Path):
-    server = create_server(ServerSettings(base=workspace, max_timeout=5))
+    server = create_server(ServerSettings(base=workspace, timeout=5, limits=ExecutionLimits(max_timeout=5)))
     async with Client(server) as client:
         result = await client.call_tool("run_code", {"code": "1", "timeout": 60})
         assert result.is_error
-        assert "exceeds this server's maximum of 5s" in _text(result)
+        assert "at most 5 s (--max-timeout)" in text_of(result)
         assert not (await client.call_tool("run_code", {"code": "1", "timeout": 5})).is_error
 
 
@@ -56,7 +54,7 @@ async def test_inprocess_executor_can_be_chosen(workspace: Path):
     async with Client(create_server(ServerSettings(base=workspace, executor="inprocess"))) as client:
         info = await client.call_tool("session_info", {})
         assert info.structured_content["executor"] == "inprocess"  # type: ignore[index]
-        assert (await client.call_tool("run_code", {"code": "2 + 2"})).structured_content["value"] == "4"  # type: ignore[index]
+        assert (await client.call_tool("run_code", {"code": "2 + 2"})).structured_content["value"] == 4  # type: ignore[index]
 
 
 async def test_truncated_output_is_said_in_the_text(workspace: Path):
@@ -65,4 +63,4 @@ async def test_truncated_output_is_said_in_the_text(workspace: Path):
     async with Client(create_server(settings)) as client:
         result = await client.call_tool("run_code", {"code": "print('x' * 500)"})
         assert result.structured_content["truncated"] is True  # type: ignore[index]
-        assert "truncated" in _text(result)
+        assert "truncated" in text_of(result)

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from tests.conftest import REDIS_URL, open_redis_storage
-from tests.server.conftest import HttpServer, free_port
+from tests.server.conftest import HttpServer, free_port, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -26,10 +26,6 @@ async def redis_flags() -> AsyncIterator[list[str]]:
         yield ["--storage", "redis", "--redis-url", REDIS_URL, "--redis-prefix", storage.prefix]
 
 
-def _text(result: object) -> str:
-    return result.content[0].text  # type: ignore[attr-defined]
-
-
 async def test_two_replicas_share_workflows_and_artifacts_at_once(
     http_server: Start, redis_flags: list[str], tmp_path: Path
 ):
@@ -41,9 +37,9 @@ async def test_two_replicas_share_workflows_and_artifacts_at_once(
     second = await http_server(*redis_flags, base=second_base)
     async with first.client() as one, second.client() as two:
         added = await one.call_tool("add_workflow", {"name": "triple", "source": "def run(x):\n    return 3 * x\n"})
-        assert not added.is_error, _text(added)
+        assert not added.is_error, text_of(added)
         invoked = await two.call_tool("run_code", {"code": "workflows.invoke('triple', x=5)"})
-        assert invoked.structured_content["value"] == "15"  # type: ignore[index]
+        assert invoked.structured_content["value"] == 15  # type: ignore[index]
         await two.call_tool("run_code", {"code": "artifacts.save('from_two', {'replica': 2})"})
         loaded = await one.call_tool("load_artifact", {"name": "from_two"})
         assert loaded.structured_content["data"] == {"replica": 2}  # type: ignore[index]
@@ -109,11 +105,11 @@ async def test_losing_redis_fails_the_calls_that_need_it_and_recovers(http_serve
         await client.call_tool("run_code", {"code": "kept = 'in memory'"})
         private_redis.stop()
         failed = await client.call_tool("save_artifact", {"name": "during", "data": 2})
-        assert failed.is_error and "Redis at" in _text(failed) and "nothing was changed" in _text(failed)
+        assert failed.is_error and "Redis at" in text_of(failed) and "nothing was changed" in text_of(failed)
         from_code = await client.call_tool("run_code", {"code": "artifacts.list()"})
-        assert from_code.structured_content["error"]["type"] == "StorageError"  # type: ignore[index]
+        assert from_code.structured_content["error_info"]["type"] == "StorageError"  # type: ignore[index]
         pure = await client.call_tool("run_code", {"code": "kept + ' still'"})
-        assert pure.structured_content["value"] == "'in memory still'"  # type: ignore[index]
+        assert pure.structured_content["value"] == "in memory still"  # type: ignore[index]
         private_redis.start()
         with anyio.fail_after(10):
             while (await client.call_tool("save_artifact", {"name": "after", "data": 3})).is_error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,27 +11,11 @@ import anyio
 import pytest
 from mcp import Client
 
-from tests.server.conftest import server_command
+from tests.processes import children, dies, unique_seconds
+from tests.security.conftest import sleeping, until_gone
+from tests.server.conftest import server_command, text_of
 
 pytestmark = pytest.mark.anyio
-
-
-def _text(result: object) -> str:
-    return result.content[0].text  # type: ignore[attr-defined]
-
-
-async def _wait_dead(pid: int, seconds: float = 5) -> bool:
-    with anyio.move_on_after(seconds):
-        while True:
-            try:
-                os.kill(pid, 0)
-                with open(f"/proc/{pid}/stat") as handle:
-                    if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
-                        return True
-            except (ProcessLookupError, FileNotFoundError):
-                return True
-            await anyio.sleep(0.05)
-    return False
 
 
 async def test_lists_the_session_tools_with_schemas_and_annotations(stdio_client: Client):
@@ -52,9 +35,9 @@ async def test_state_persists_across_run_code_calls(stdio_client: Client):
     result = await stdio_client.call_tool("run_code", {"code": "total += 2\ntotal"})
     assert not result.is_error
     assert result.structured_content is not None
-    assert result.structured_content["value"] == "42"
+    assert result.structured_content["value"] == 42
     assert result.structured_content["execution_count"] == 2
-    assert "42" in _text(result)
+    assert "42" in text_of(result)
 
 
 async def test_output_written_to_fd_1_does_not_corrupt_stdio(stdio_client: Client):
@@ -62,14 +45,14 @@ async def test_output_written_to_fd_1_does_not_corrupt_stdio(stdio_client: Clien
     result = await stdio_client.call_tool("run_code", {"code": code})
     assert result.structured_content["stdout"] == "from a child\nraw bytes on fd 1\n"  # type: ignore[index]
     follow_up = await stdio_client.call_tool("run_code", {"code": "'still talking'"})
-    assert follow_up.structured_content["value"] == "'still talking'"  # type: ignore[index]
+    assert follow_up.structured_content["value"] == "still talking"  # type: ignore[index]
 
 
 async def test_code_that_raises_is_an_error_result_with_the_details(stdio_client: Client):
     result = await stdio_client.call_tool("run_code", {"code": "undefined_name"})
     assert result.is_error
-    assert result.structured_content["error"]["type"] == "NameError"  # type: ignore[index]
-    assert "NameError" in _text(result)
+    assert result.structured_content["error_info"]["type"] == "NameError"  # type: ignore[index]
+    assert "NameError" in text_of(result)
 
 
 async def test_malformed_arguments_get_a_clear_error_and_the_server_keeps_working(stdio_client: Client):
@@ -77,10 +60,10 @@ async def test_malformed_arguments_get_a_clear_error_and_the_server_keeps_workin
     missing = await stdio_client.call_tool("run_code", {})
     bad_timeout = await stdio_client.call_tool("run_code", {"code": "1", "timeout": -5})
     unknown = await stdio_client.call_tool("session_info", {"session_id": "not-a-session"})
-    assert wrong_type.is_error and "code" in _text(wrong_type)
-    assert missing.is_error and "code" in _text(missing)
-    assert bad_timeout.is_error and "greater than 0" in _text(bad_timeout)
-    assert unknown.is_error and "no open session" in _text(unknown)
+    assert wrong_type.is_error and "code" in text_of(wrong_type)
+    assert missing.is_error and "code" in text_of(missing)
+    assert bad_timeout.is_error and "it must be over 0" in text_of(bad_timeout)
+    assert unknown.is_error and "no open session" in text_of(unknown)
     assert not (await stdio_client.call_tool("run_code", {"code": "1"})).is_error
 
 
@@ -88,10 +71,10 @@ async def test_timeout_argument_interrupts_and_variables_survive(stdio_client: C
     await stdio_client.call_tool("run_code", {"code": "kept = 'yes'"})
     result = await stdio_client.call_tool("run_code", {"code": "import time\ntime.sleep(20)", "timeout": 0.5})
     assert result.is_error
-    assert result.structured_content["error"]["type"] == "TimeoutError"  # type: ignore[index]
+    assert result.structured_content["error_info"]["type"] == "TimeoutError"  # type: ignore[index]
     assert result.structured_content["state_lost"] is False  # type: ignore[index]
     kept = await stdio_client.call_tool("run_code", {"code": "kept"})
-    assert kept.structured_content["value"] == "'yes'"  # type: ignore[index]
+    assert kept.structured_content["value"] == "yes"  # type: ignore[index]
 
 
 async def test_reset_and_session_info(stdio_client: Client):
@@ -103,7 +86,7 @@ async def test_reset_and_session_info(stdio_client: Client):
     reset = await stdio_client.call_tool("reset_session", {"hard": True})
     assert reset.structured_content["hard"] is True  # type: ignore[index]
     after = await stdio_client.call_tool("run_code", {"code": "x"})
-    assert after.structured_content["error"]["type"] == "NameError"  # type: ignore[index]
+    assert after.structured_content["error_info"]["type"] == "NameError"  # type: ignore[index]
     new_info = await stdio_client.call_tool("session_info", {})
     assert new_info.structured_content["worker_pid"] != info.structured_content["worker_pid"]  # type: ignore[index]
 
@@ -113,17 +96,18 @@ async def test_cancelling_a_call_interrupts_the_code_and_the_session_goes_on(std
     with anyio.move_on_after(0.5):
         await stdio_client.call_tool("run_code", {"code": "import time\ntime.sleep(60)"})
     result = await stdio_client.call_tool("run_code", {"code": "kept"})
-    assert result.structured_content["value"] == "7"  # type: ignore[index]
+    assert result.structured_content["value"] == 7  # type: ignore[index]
 
 
 async def test_client_disconnect_ends_the_server_and_its_worker(workspace: Path):
+    seconds = unique_seconds()
     async with Client(server_command(workspace), mode="legacy") as client:
         info = await client.call_tool("session_info", {})
         worker = info.structured_content["worker_pid"]  # type: ignore[index]
-        child = await client.call_tool("run_code", {"code": "import subprocess\nsubprocess.Popen(['sleep', '60']).pid"})
-        grandchild = int(child.structured_content["value"])  # type: ignore[index]
-    assert await _wait_dead(worker)
-    assert await _wait_dead(grandchild)
+        await client.call_tool("run_code", {"code": f"import subprocess\nsubprocess.Popen(['sleep', '{seconds}'])"})
+        assert sleeping(seconds)  # pids inside a sandbox are not the host's: find it by its command
+    assert await dies(worker)
+    assert await until_gone(f"sleep {seconds}", 5) == []
 
 
 async def test_sigterm_closes_sessions_and_leaves_no_worker(workspace: Path):
@@ -135,7 +119,7 @@ async def test_sigterm_closes_sessions_and_leaves_no_worker(workspace: Path):
         worker = await _worker_of(process.pid)
         process.send_signal(signal.SIGTERM)
         assert await anyio.to_thread.run_sync(process.wait, 10) == 0
-        assert await _wait_dead(worker)
+        assert await dies(worker)
     finally:
         process.kill()
 
@@ -144,17 +128,13 @@ async def _worker_of(server_pid: int) -> int:
     """The worker is started with the server; find it among the server's children."""
     with anyio.fail_after(10):
         while True:
-            for entry in os.listdir("/proc"):
-                if entry.isdigit():
-                    try:
-                        with open(f"/proc/{entry}/stat") as handle:
-                            ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
-                        with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                            cmdline = handle.read()
-                    except OSError:
-                        continue
-                    if ppid == server_pid and b"worker.py" in cmdline:
-                        return int(entry)
+            for child in children(server_pid):
+                try:
+                    cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"worker.py" in cmdline:
+                    return child
             await anyio.sleep(0.05)
 
 

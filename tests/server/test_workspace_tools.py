@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
 from codemode.server import ServerSettings, create_server
-from tests.server.conftest import server_command
-from tests.test_deps import build_wheel
+from tests.server.conftest import server_command, text_of
+from tests.test_deps import offline_wheels
 from tests.tools.test_registry import UPPER, write_tool
 
 pytestmark = pytest.mark.anyio
 
 DOUBLE = "async def run(x: int) -> int:\n    return 2 * x\n"
-
-
-def _text(result: object) -> str:
-    return result.content[0].text  # type: ignore[attr-defined]
 
 
 async def test_every_namespace_works_over_stdio(workspace: Path):
@@ -29,11 +26,11 @@ async def test_every_namespace_works_over_stdio(workspace: Path):
         tools = await client.call_tool("list_tools", {})
         assert [tool["name"] for tool in tools.structured_content["tools"]] == ["upper"]  # type: ignore[index]
         added = await client.call_tool("add_workflow", {"name": "double", "source": DOUBLE, "description": "x2"})
-        assert not added.is_error, _text(added)
+        assert not added.is_error, text_of(added)
         run = await client.call_tool(
             "run_code", {"code": "workflows.invoke('double', x=tools.upper.shout(text='a') == 'A')"}
         )
-        assert run.structured_content["value"] == "2"  # type: ignore[index]
+        assert run.structured_content["value"] == 2  # type: ignore[index]
         await client.call_tool("run_code", {"code": "artifacts.save('from_code', {'n': 1})"})
         loaded = await client.call_tool("load_artifact", {"name": "from_code"})
         assert loaded.structured_content["data"] == {"n": 1}  # type: ignore[index]
@@ -46,7 +43,7 @@ async def test_tool_listing_and_search(client: Client, workspace: Path):
     write_tool(workspace, "broken.yaml", "name: [")
     listing = await client.call_tool("list_tools", {})
     assert listing.structured_content["problems"][0].startswith("broken.yaml")  # type: ignore[index]
-    assert "tools.upper.<shout>(...)" in _text(listing)
+    assert json.loads(text_of(listing)) == listing.structured_content
     found = await client.call_tool("search_tools", {"query": "upper case", "limit": 3})
     assert found.structured_content["tools"][0]["name"] == "upper"  # type: ignore[index]
     assert found.structured_content["tools"][0]["score"] > 0  # type: ignore[index]
@@ -67,11 +64,11 @@ async def test_workflow_tools_round_trip(client: Client):
 
 async def test_workflow_errors_are_tool_errors(client: Client):
     broken = await client.call_tool("add_workflow", {"name": "bad", "source": "def run(:\n"})
-    assert broken.is_error and "line 1" in _text(broken)
+    assert broken.is_error and "line 1" in text_of(broken)
     bad_name = await client.call_tool("add_workflow", {"name": "../escape", "source": DOUBLE})
-    assert bad_name.is_error and "is not allowed" in _text(bad_name)
+    assert bad_name.is_error and "is not allowed" in text_of(bad_name)
     missing = await client.call_tool("get_workflow", {"name": "ghost"})
-    assert missing.is_error and "no workflow named 'ghost'" in _text(missing)
+    assert missing.is_error and "no workflow named 'ghost'" in text_of(missing)
 
 
 async def test_artifacts_round_trip_with_their_types(client: Client):
@@ -97,9 +94,9 @@ async def test_bad_artifact_input_is_refused_and_data_is_kept(client: Client):
     bad_base64 = await client.call_tool("save_artifact", {"name": "kept", "data": "%%%", "encoding": "base64"})
     traversal = await client.call_tool("save_artifact", {"name": "../../etc/passwd", "data": "x"})
     missing = await client.call_tool("load_artifact", {"name": "ghost"})
-    assert bad_base64.is_error and "not valid base64" in _text(bad_base64)
-    assert traversal.is_error and "is not allowed" in _text(traversal)
-    assert missing.is_error and "no artifact named 'ghost'" in _text(missing)
+    assert bad_base64.is_error and "not valid base64" in text_of(bad_base64)
+    assert traversal.is_error and "is not allowed" in text_of(traversal)
+    assert missing.is_error and "no artifact named 'ghost'" in text_of(missing)
     kept = await client.call_tool("load_artifact", {"name": "kept"})
     assert kept.structured_content["data"] == "original"  # type: ignore[index]
 
@@ -121,22 +118,17 @@ async def test_artifacts_are_resources_with_their_mime_type(client: Client):
 
 
 async def test_deps_tools_install_a_local_wheel(workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    build_wheel(wheels, "tinypkg", "1.0.0", "VALUE = 7\n")
-    monkeypatch.setenv("UV_FIND_LINKS", str(wheels))
-    monkeypatch.setenv("UV_NO_INDEX", "1")
-    monkeypatch.setenv("UV_OFFLINE", "1")
+    offline_wheels(tmp_path / "wheels", monkeypatch, ("tinypkg", "1.0.0", "VALUE = 7\n"))
     async with Client(create_server(ServerSettings(base=workspace))) as client:
         added = await client.call_tool("add_dep", {"package": "tinypkg"})
         assert added.structured_content["installed"] == ["tinypkg"]  # type: ignore[index]
         assert (await client.call_tool("run_code", {"code": "import tinypkg\ntinypkg.VALUE"})).structured_content[
             "value"
-        ] == "7"  # type: ignore[index]
+        ] == 7  # type: ignore[index]
         synced = await client.call_tool("sync_deps", {})
         assert synced.structured_content["already_present"] == ["tinypkg"]  # type: ignore[index]
         refused = await client.call_tool("add_dep", {"package": "-e ."})
-        assert refused.is_error and "is an option" in _text(refused)
+        assert refused.is_error and "is an option" in text_of(refused)
         removed = await client.call_tool("remove_dep", {"package": "tinypkg"})
         assert removed.structured_content["removed_from_config"] is True  # type: ignore[index]
 
@@ -147,15 +139,51 @@ async def test_no_runtime_deps_hides_the_tools_that_change_packages(workspace: P
         assert {"list_deps", "sync_deps"} <= names
         assert not {"add_dep", "remove_dep"} & names
         result = await client.call_tool("run_code", {"code": "deps.add('x')"})
-        assert result.structured_content["error"]["type"] == "RuntimeDepsDisabled"  # type: ignore[index]
+        assert result.structured_content["error_info"]["type"] == "RuntimeDepsDisabled"  # type: ignore[index]
 
 
 async def test_the_tool_names_are_the_contract(client: Client):
     names = {tool.name for tool in (await client.list_tools()).tools}
     assert names == {
-        "run_code", "reset_session", "session_info", "open_session", "close_session",
+        "run_code", "reset_session", "session_info", "open_session", "close_session", "list_sessions",
         "list_tools", "search_tools",
         "list_workflows", "search_workflows", "get_workflow", "add_workflow", "remove_workflow",
         "list_artifacts", "save_artifact", "load_artifact", "delete_artifact",
         "list_deps", "add_dep", "remove_dep", "sync_deps",
+        "set_labels", "get_labels", "get_history", "fork_session", "export_session", "import_session",
+        "delete_session",
+        "snapshot_session", "restore_session", "list_snapshots", "delete_snapshot",
+        "run_command", "read_file", "write_file", "list_files", "delete_file",
     }  # fmt: skip
+
+
+async def test_every_tool_but_run_code_answers_its_structured_content_as_compact_json(client: Client):
+    calls = {
+        "save_artifact": {"name": "notes", "data": {"k": [1, 2]}, "description": "d"},
+        "load_artifact": {"name": "notes"},
+        "list_artifacts": {},
+        "add_workflow": {"name": "w", "source": "def run():\n    return 1\n"},
+        "get_workflow": {"name": "w"},
+        "list_workflows": {},
+        "search_workflows": {"query": "w"},
+        "remove_workflow": {"name": "w"},
+        "list_tools": {},
+        "search_tools": {"query": "anything"},
+        "list_deps": {},
+        "session_info": {},
+        "delete_artifact": {"name": "notes"},
+    }
+    for name, arguments in calls.items():
+        answer = await client.call_tool(name, arguments)
+        assert not answer.is_error, (name, text_of(answer))
+        assert text_of(answer) == json.dumps(answer.structured_content, ensure_ascii=False, separators=(",", ":"))
+
+
+async def test_run_code_text_carries_every_field(client: Client):
+    answer = await client.call_tool("run_code", {"code": "print('out')\nx = 1\nraise ValueError('bad input')"})
+    text = text_of(answer)
+    session_id = answer.structured_content["session_id"]  # type: ignore[index]
+    assert f"session {session_id}" in text and "error: ValueError: bad input" in text
+    assert "--- stdout ---\nout" in text and "--- traceback ---" in text and "line 3" in text
+    value = await client.call_tool("run_code", {"code": "(1, 'a')"})
+    assert "--- value ---\n(1, 'a')" in text_of(value)

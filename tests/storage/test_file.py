@@ -36,7 +36,7 @@ async def test_a_write_that_fails_mid_way_leaves_no_partial_file(tmp_path: Path,
     storage = FileStorage(tmp_path)
     await storage.write("artifacts", "kept", b"old value")
 
-    def fail(*args: object) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", fail)

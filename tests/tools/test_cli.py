@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import socket
 import sys
 import time
 from pathlib import Path
@@ -115,6 +117,21 @@ async def test_non_zero_exit_is_an_error_with_stderr(tmp_path: Path):
         await cli.run(spec, cli.build(spec, None, {}), tmp_path)
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+async def test_a_silent_failure_says_what_its_exit_code_means(tmp_path: Path):
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+        with pytest.raises(ToolFailed, match=r"exited with code 7 \(could not connect to the host"):
+            await cli.run(curl(), cli.build(curl(), None, {"silent": True, "url": url}), tmp_path)
+
+
+async def test_an_unknown_exit_code_is_reported_as_is(tmp_path: Path):
+    spec = python_tool("import sys; sys.exit(6)")
+    with pytest.raises(ToolFailed, match=r"exited with code 6: \(no stderr\)"):
+        await cli.run(spec, cli.build(spec, None, {}), tmp_path)
+
+
 async def test_timeout_kills_the_tool(tmp_path: Path):
     spec = python_tool("import time; time.sleep(30)", timeout=0.5)
     started = time.monotonic()
@@ -138,3 +155,23 @@ async def test_huge_output_is_capped(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(cli, "OUTPUT_CAP", 1000)
     spec = python_tool("import sys; sys.stdout.write('x' * 100000)")
     assert len(await cli.run(spec, cli.build(spec, None, {}), tmp_path)) == 1000
+
+
+def test_a_value_outside_its_pattern_is_refused_naming_the_pattern():
+    spec = python_tool(
+        "", schema={"positional": [{"name": "name", "pattern": "^[a-z]+$", "description": "lower case"}]}
+    )
+    assert cli.build(spec, None, {"name": "abc"}).argv[-1] == "abc"
+    with pytest.raises(InvalidArgument, match=r"argument 'name' must match the pattern '\^\[a-z\]\+\$' \(lower case\)"):
+        cli.build(spec, None, {"name": "ABC"})
+
+
+def test_each_item_of_an_array_must_match_its_pattern():
+    spec = python_tool("", schema={"options": {"tag": {"type": "array", "pattern": "^[^@]"}}})
+    with pytest.raises(InvalidArgument, match="argument 'tag' must match"):
+        cli.build(spec, None, {"tag": ["ok", "@file"]})
+
+
+def test_a_pattern_is_part_of_the_schema_code_sees():
+    spec = python_tool("", schema={"options": {"tag": {"type": "array", "pattern": "^[^@]"}}})
+    assert cli.raw_schema(spec)["properties"]["tag"]["items"] == {"type": "string", "pattern": "^[^@]"}

@@ -35,17 +35,17 @@ def write_tool(workspace: Path, name: str, text: str) -> None:
 
 async def test_code_runs_recipes_and_raw_tools(session: Session, workspace: Path):
     write_tool(workspace, "upper.yaml", UPPER)
-    assert (await session.run("tools.upper.shout(text='hi')")).value == "'HI'"
-    assert (await session.run("tools.upper(text='raw')")).value == "'RAW'"
-    assert (await session.run("tools['upper']['shout'](text='x')")).value == "'X'"
+    assert (await session.run("tools.upper.shout(text='hi')")).value_repr == "'HI'"
+    assert (await session.run("tools.upper(text='raw')")).value_repr == "'RAW'"
+    assert (await session.run("tools['upper']['shout'](text='x')")).value_repr == "'X'"
 
 
 async def test_code_lists_and_searches_tools(session: Session, workspace: Path):
     write_tool(workspace, "upper.yaml", UPPER)
     write_tool(workspace, "curl.yaml", PY_CODE_MODE_CURL)
-    assert (await session.run("[t['name'] for t in tools.list()]")).value == "['curl', 'upper']"
-    assert (await session.run("[t['name'] for t in tools.search('http requests')]")).value == "['curl']"
-    assert (await session.run("[r['name'] for r in tools.curl.list()]")).value == "['get', 'json']"
+    assert (await session.run("[t['name'] for t in tools.list()]")).value_repr == "['curl', 'upper']"
+    assert (await session.run("[t['name'] for t in tools.search('http requests')]")).value_repr == "['curl']"
+    assert (await session.run("[r['name'] for r in tools.curl.list()]")).value_repr == "['get', 'json']"
 
 
 async def test_search_results_carry_a_score_and_split_identifiers(session: Session, workspace: Path):
@@ -57,8 +57,8 @@ async def test_search_results_carry_a_score_and_split_identifiers(session: Sessi
 async def test_tool_errors_reach_code_as_exceptions(session: Session, workspace: Path):
     write_tool(workspace, "upper.yaml", UPPER)
     result = await session.run("tools.upper.shout(text='x', loud=True)")
-    assert result.error is not None and result.error.type == "InvalidArgument"
-    assert "unknown argument" in result.error.message
+    assert result.error_info is not None and result.error_info.type == "InvalidArgument"
+    assert "unknown argument" in result.error_info.message
     missing = await session.run("try:\n    tools.nothing()\nexcept LookupError as exc:\n    print(exc)")
     assert "no tool named 'nothing'" in missing.stdout
 
@@ -91,9 +91,9 @@ async def test_a_second_file_with_the_same_name_is_ignored_with_a_problem(sessio
 
 async def test_edits_to_tool_files_apply_without_a_restart(session: Session, workspace: Path):
     write_tool(workspace, "upper.yaml", UPPER)
-    assert (await session.run("tools.upper.shout(text='a')")).value == "'A'"
+    assert (await session.run("tools.upper.shout(text='a')")).value_repr == "'A'"
     write_tool(workspace, "upper.yaml", UPPER.replace(".upper()", ".lower()"))
-    assert (await session.run("tools.upper.shout(text='B')")).value == "'b'"
+    assert (await session.run("tools.upper.shout(text='B')")).value_repr == "'b'"
 
 
 async def test_http_tools_are_called_from_code(session: Session, workspace: Path, api_url: str):
@@ -103,7 +103,7 @@ async def test_http_tools_are_called_from_code(session: Session, workspace: Path
         f"name: api\ntype: http\nbase_url: {api_url}\nendpoints:\n  repo:\n    path: /repos/{{owner}}/{{repo}}\n",
     )
     result = await session.run("tools.api.repo(owner='me', repo='it')['path']")
-    assert result.value == "'/repos/me/it'"
+    assert result.value_repr == "'/repos/me/it'"
 
 
 def write_tiny_mcp_tool(workspace: Path, transport: str = "") -> None:
@@ -116,24 +116,47 @@ def write_tiny_mcp_tool(workspace: Path, transport: str = "") -> None:
 
 async def test_mcp_server_tools_are_called_from_code_on_one_connection(session: Session, workspace: Path):
     write_tiny_mcp_tool(workspace, "transport: stdio\n")
-    assert (await session.run("tools.tiny.add(a=2, b=3)")).value == "5"
+    assert (await session.run("tools.tiny.add(a=2, b=3)")).value_repr == "5"
     first = (await session.run("tools.tiny.whoami()")).value
     second = (await session.run("tools.tiny.whoami()")).value
     assert first == second  # the server was connected once and kept
-    names = (await session.run("sorted(t['name'] for t in tools.tiny.list())")).value
+    names = (await session.run("sorted(t['name'] for t in tools.tiny.list())")).value_repr
     assert names == "['add', 'fail', 'whoami']"
 
 
 async def test_mcp_tool_errors_and_unknown_tools_are_clear(session: Session, workspace: Path):
     write_tiny_mcp_tool(workspace)
     failed = await session.run("tools.tiny.fail(message='boom')")
-    assert failed.error is not None and failed.error.type == "ToolFailed" and "boom" in failed.error.message
+    assert (
+        failed.error_info is not None and failed.error_info.type == "ToolFailed" and "boom" in failed.error_info.message
+    )
     unknown = await session.run("tools.tiny.nope()")
-    assert unknown.error is not None and "has no tool 'nope'" in unknown.error.message
+    assert unknown.error_info is not None and "has no tool 'nope'" in unknown.error_info.message
 
 
 async def test_an_mcp_server_that_cannot_start_is_a_clear_error(session: Session, workspace: Path):
     write_tool(workspace, "dead.yaml", "name: dead\ntype: mcp\ncommand: no-such-mcp-server\ndescription: x")
     result = await session.run("tools.dead.anything()")
-    assert result.error is not None
-    assert "cannot connect to MCP server 'dead'" in result.error.message
+    assert result.error_info is not None
+    assert "cannot connect to MCP server 'dead'" in result.error_info.message
+
+
+async def test_a_hyphenated_tool_is_reached_by_its_name_and_as_an_attribute(session: Session, workspace: Path):
+    write_tool(workspace, "shout.yaml", UPPER.replace("name: upper", "name: shout-it"))
+    assert (await session.run("tools['shout-it'].shout(text='a')")).value == "A"
+    assert (await session.run("tools.shout_it.shout(text='b')")).value == "B"
+    assert [tool.name for tool in await session.list_tools()] == ["shout-it"]
+
+
+async def test_a_hyphenated_mcp_server_is_reached_as_an_attribute(session: Session, workspace: Path):
+    write_tiny_mcp_tool(workspace, "transport: stdio\n")
+    tiny = workspace / "tools" / "tiny.yaml"
+    tiny.write_text(tiny.read_text().replace("name: tiny", "name: my-mcp-server"))
+    assert (await session.run("tools.my_mcp_server.add(a=2, b=3)")).value == 5
+
+
+async def test_unknown_fields_are_listed_among_the_problems(session: Session, workspace: Path):
+    write_tool(workspace, "upper.yaml", UPPER + "colour: red\n")
+    listing = await session.workspace.tools.list()
+    assert [tool.name for tool in listing.tools] == ["upper"]
+    assert listing.problems == ["upper.yaml: unknown field(s) 'colour' ignored"]

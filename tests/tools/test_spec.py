@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from codemode.tools.spec import CliToolSpec, HttpToolSpec, McpToolSpec, parse_tool_file
 
 PY_CODE_MODE_CURL = textwrap.dedent(
@@ -114,5 +116,46 @@ def test_a_non_mapping_document_is_a_problem():
     assert "expected a mapping" in (parse_tool_file("l.yaml", b"- a\n- b").problem or "")
 
 
-def test_tool_names_must_be_identifiers():
-    assert "identifier" in (parse_tool_file("n.yaml", b"name: not-valid").problem or "")
+def test_tool_names_may_have_hyphens():
+    loaded = parse_tool_file("m.yaml", b"name: my-mcp-server\ntype: mcp\ncommand: uvx")
+    assert loaded.problem is None and loaded.spec is not None and loaded.spec.name == "my-mcp-server"
+
+
+def test_tool_names_refuse_other_characters_and_say_what_is_allowed():
+    problem = parse_tool_file("n.yaml", b"name: not valid!").problem or ""
+    assert "letters, digits, '_' and '-'" in problem
+
+
+def test_unknown_fields_load_with_a_warning_naming_them():
+    raw = b"name: t\ncolour: red\nschema:\n  options:\n    v:\n      type: boolean\n      hint: x\n"
+    loaded = parse_tool_file("t.yaml", raw)
+    assert loaded.spec is not None and loaded.problem is None
+    assert loaded.warning == "t.yaml: unknown field(s) 'colour', 'schema.options.v.hint' ignored"
+
+
+def test_a_file_of_known_fields_has_no_warning():
+    assert parse_tool_file("c.yaml", PY_CODE_MODE_CURL.encode()).warning is None
+
+
+def test_a_cli_tool_declares_the_server_variables_it_needs_by_name():
+    spec = parse_tool_file("gh.yaml", b"name: gh\nenv: [GH_TOKEN, GH_HOST]").spec
+    assert isinstance(spec, CliToolSpec) and spec.env == ["GH_TOKEN", "GH_HOST"]
+
+
+@pytest.mark.parametrize(
+    "raw", [b"name: t\nenv: [GH-TOKEN]", b"name: t\ntype: mcp\ncommand: x\nenv: {'1X': v}"], ids=["cli", "mcp"]
+)
+def test_an_env_entry_that_is_not_a_variable_name_is_a_problem_saying_what_is_allowed(raw: bytes):
+    problem = parse_tool_file("t.yaml", raw).problem or ""
+    assert "field 'env'" in problem and "letters, digits and '_', not starting with a digit" in problem
+
+
+def test_an_mcp_tool_may_list_the_names_of_the_variables_it_gets():
+    spec = parse_tool_file("m.yaml", b"name: m\ntype: mcp\ncommand: x\nenv: [API_KEY]").spec
+    assert isinstance(spec, McpToolSpec) and spec.passed_env() == (["API_KEY"], {})
+
+
+def test_a_value_pattern_that_is_not_a_regular_expression_is_a_problem():
+    raw = b"name: t\nschema:\n  positional:\n    - {name: x, pattern: '('}"
+    problem = parse_tool_file("t.yaml", raw).problem or ""
+    assert "field 'schema.positional.0.pattern'" in problem and "not a valid regular expression" in problem

@@ -14,11 +14,15 @@ library or in tests. Differences from the subprocess executor, by necessity:
 from __future__ import annotations
 
 import ctypes
+import importlib
 import io
 import json
 import math
+import shutil
 import sys
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -26,11 +30,19 @@ import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 
-from codemode.errors import DepsError
-from codemode.executors import interpreter, namespaces, protocol
+from codemode.config import InProcessConfig
+from codemode.errors import DepsError, OperationFailed
+from codemode.executors import display, interpreter, namespaces, ops, protocol
 from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
-from codemode.executors.base import Capability, ExecutionLimits, ExecutorBase, HostHandler
-from codemode.models import ExecutionResult, RuntimeInfo
+from codemode.executors.base import (
+    LIVE_OUTPUT_INTERVAL,
+    Capability,
+    Exchange,
+    ExecutionLimits,
+    ExecutorBase,
+    HostHandler,
+)
+from codemode.models import Confinement, ExecutionResult, RuntimeInfo
 
 
 class InProcessExecutor(ExecutorBase):
@@ -39,10 +51,28 @@ class InProcessExecutor(ExecutorBase):
     name = "inprocess"
     capabilities = frozenset({Capability.TIMEOUT, Capability.RESET})
 
-    def __init__(self, *, limits: ExecutionLimits | None = None) -> None:
+    def __init__(self, *, limits: ExecutionLimits | None = None, config: InProcessConfig | None = None) -> None:
         super().__init__(limits)
+        self.config = config  # py-code-mode's options: the Session builds its workspace from them
         self._interp: interpreter.Interpreter | None = None
         self._loop_token: anyio.lowlevel.EventLoopToken | None = None
+        self._exchange_dir: Path | None = None
+
+    @property
+    def confinement(self) -> Confinement:
+        # Nothing is enforced: no limit but the timeout applies to code running inside the server.
+        unlimited = self.limits.model_copy(
+            update={
+                "memory_bytes": None,
+                "max_processes": None,
+                "max_open_files": None,
+                "max_file_bytes": None,
+                "cpu_seconds": None,
+                "max_workdir_bytes": None,
+            }
+        )
+        reason = "the in-process executor runs code inside the server: nothing is confined"
+        return Confinement(sandbox="none", network="on", cgroup=False, limits=unlimited, not_confined=[reason])
 
     @property
     def runtime(self) -> RuntimeInfo | None:
@@ -60,8 +90,10 @@ class InProcessExecutor(ExecutorBase):
             self._interp = self._new_interpreter()
 
     def _new_interpreter(self) -> interpreter.Interpreter:
+        limits = self.limits
+        self._display = display.Display(limits.image_max_edge, limits.image_max_bytes, limits.max_frame_bytes // 4)
         return interpreter.Interpreter(
-            namespaces.build(self._call_host),
+            {**namespaces.build(self._call_host), **self._display.names()},
             value_cap=self.limits.value_cap,
             traceback_cap=self.limits.traceback_cap,
             module_name="__codemode__",
@@ -84,9 +116,16 @@ class InProcessExecutor(ExecutorBase):
     async def _run(self, code: str, count: int, timeout: float | None) -> ExecutionResult:
         if self._interp is None:
             self._interp = self._new_interpreter()
-        job = _Job(self._interp, code, count, self.limits.output_cap)
-        with anyio.move_on_after(math.inf if timeout is None else timeout):
-            await anyio.to_thread.run_sync(job.run, abandon_on_cancel=True)
+        job = _Job(self._interp, self._display, code, count, self.limits.output_cap)
+        if self._on_output is None:
+            with anyio.move_on_after(math.inf if timeout is None else timeout):
+                await anyio.to_thread.run_sync(job.run, abandon_on_cancel=True)
+        else:
+            async with anyio.create_task_group() as streaming:
+                streaming.start_soon(self._stream_output, job)
+                with anyio.move_on_after(math.inf if timeout is None else timeout):
+                    await anyio.to_thread.run_sync(job.run, abandon_on_cancel=True)
+                streaming.cancel_scope.cancel()
         if job.finished.is_set():
             return job.result()
         job.interrupt()
@@ -98,26 +137,53 @@ class InProcessExecutor(ExecutorBase):
             f"{timeout_note(timeout)}, but it did not stop (blocked in C code); its thread was abandoned",
         )
 
+    async def _stream_output(self, job: _Job) -> None:
+        while True:
+            await anyio.sleep(LIVE_OUTPUT_INTERVAL)
+            await self._emit_output("stdout", job.stdout.live())
+            await self._emit_output("stderr", job.stderr.live())
+
     async def reset(self) -> None:
         if self._interp is not None:
             self._interp.reset()
 
+    async def request(self, op: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        if self._interp is None:
+            self._interp = self._new_interpreter()
+        handlers = ops.collect(lambda name: importlib.import_module(f"codemode.executors.{name}"))
+        reply = await anyio.to_thread.run_sync(ops.run, handlers, self._interp, op, params or {})
+        if "error" in reply:
+            raise OperationFailed(reply["error"]["type"], reply["error"]["message"])
+        return reply["result"]
+
     async def restart(self) -> None:
         self._interp = self._new_interpreter()
 
+    async def exchange(self) -> Exchange:
+        """A private temporary directory; the server's own cloudpickle; and never a load (this is the server)."""
+        if self._exchange_dir is None:
+            self._exchange_dir = Path(await anyio.to_thread.run_sync(tempfile.mkdtemp, "", "codemode-exchange-"))
+        return Exchange(self._exchange_dir, str(self._exchange_dir), separate_process=False)
+
     async def close(self) -> None:
         self._interp = None
+        if self._exchange_dir is not None:
+            await anyio.to_thread.run_sync(shutil.rmtree, self._exchange_dir, True)
+            self._exchange_dir = None
 
 
 class _Job:
     """One run on a worker thread, with its output routed to its own sinks."""
 
-    def __init__(self, interp: interpreter.Interpreter, code: str, count: int, output_cap: int) -> None:
+    def __init__(
+        self, interp: interpreter.Interpreter, pictures: display.Display, code: str, count: int, output_cap: int
+    ) -> None:
         self._interp = interp
+        self._pictures = pictures
         self._code = code
         self._count = count
-        self._stdout = OutputStream(output_cap)
-        self._stderr = OutputStream(output_cap)
+        self.stdout = OutputStream(output_cap)
+        self.stderr = OutputStream(output_cap)
         self._outcome: dict[str, Any] = {}
         self._thread_id: int | None = None
         self.finished = threading.Event()
@@ -125,14 +191,22 @@ class _Job:
     def run(self) -> None:
         self._thread_id = threading.get_ident()
         _install_router()
-        _routes.sinks = (self._stdout, self._stderr)
+        _routes.sinks = (self.stdout, self.stderr)
         try:
             self._outcome = self._interp.execute(self._code, self._count)
+            self._draw_pictures()
         except KeyboardInterrupt:  # landed outside the user's code
             self._outcome = {"value": None, "error": {"type": "KeyboardInterrupt", "message": ""}}
         finally:
             _routes.sinks = None
             self.finished.set()
+
+    def _draw_pictures(self) -> None:
+        value = self._interp.namespace.get("_") if self._outcome["value"] is not None else None
+        try:
+            self._outcome["images"], self._outcome["image_notes"] = self._pictures.finish(value)
+        except Exception as exc:  # noqa: BLE001 - a picture that fails to draw must not lose the run's result
+            self._outcome["image_notes"] = [f"the run's pictures could not be drawn: {type(exc).__name__}: {exc}"]
 
     def interrupt(self) -> None:
         if self._thread_id is not None and not self.finished.is_set():
@@ -141,8 +215,8 @@ class _Job:
             )
 
     def result(self) -> ExecutionResult:
-        stdout, stdout_cut = self._stdout.take()
-        stderr, stderr_cut = self._stderr.take()
+        stdout, stdout_cut = self.stdout.take()
+        stderr, stderr_cut = self.stderr.take()
         truncated = bool(self._outcome.get("truncated")) or stdout_cut or stderr_cut
         return from_outcome({**self._outcome, "stdout": stdout, "stderr": stderr, "truncated": truncated})
 
@@ -168,6 +242,7 @@ class OutputStream:
         self._append = self._parts.append
         self._size = 0
         self.truncated = False
+        self._live_sent = 0
 
     def write(self, text: str) -> int:
         n = len(text)
@@ -198,8 +273,15 @@ class OutputStream:
         text = "".join(self._parts[:count])
         del self._parts[:count]  # a write racing in after the join stays for next time
         truncated = self.truncated
-        self._size, self.truncated = 0, False
+        self._size, self.truncated, self._live_sent = 0, False, 0
         return text, truncated
+
+    def live(self) -> str:
+        """What was written since the last call; it stays for :meth:`take` too (read from the event loop)."""
+        count = len(self._parts)
+        text = "".join(self._parts[self._live_sent : count])
+        self._live_sent = count
+        return text
 
     def writelines(self, lines: Any) -> None:
         for line in lines:

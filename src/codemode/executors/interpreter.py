@@ -70,14 +70,35 @@ class Interpreter:
             **self._predefined,
         )
 
+    def predefined(self, name: str) -> Any:
+        """The predefined object ``name`` (whatever the code has bound to that name since)."""
+        return self._predefined[name]
+
+    def predefine(self, names: Mapping[str, Any]) -> None:
+        """Add names every namespace starts with, kept by :meth:`reset` (a session's callbacks)."""
+        self._predefined.update(names)
+        self.namespace.update(names)
+
+    def user_names(self) -> list[str]:
+        """Names the session's code defined: not the predefined ones, not dunders."""
+        return [
+            name
+            for name in self.namespace
+            if name not in self._predefined and not (name.startswith("__") and name.endswith("__")) and name != "input"
+        ]
+
     def execute(self, code: str, count: int) -> dict[str, Any]:
-        """Run ``code``; return ``{value, error, truncated}`` (output is captured by the caller)."""
+        """Run ``code``; return ``{value, literal, error, truncated}`` (output is captured by the caller).
+
+        ``value`` is the repr of the last expression; ``literal`` is that value encoded by
+        :func:`encode_literal` when it is plain data that survives the trip to the host, else None.
+        """
         filename = f"{CELL_PREFIX}{count}>"
         self._remember_source(filename, code)
         try:
             compiled, has_value = self._compile(code, filename)
         except (SyntaxError, ValueError) as exc:
-            return {"value": None, "error": self._syntax_error(exc), "truncated": False}
+            return {"value": None, "literal": None, "error": self._syntax_error(exc), "truncated": False}
         try:
             self._run(compiled)
             value = self.namespace.pop(_LAST_VALUE, None) if has_value else None
@@ -85,8 +106,10 @@ class Interpreter:
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
             self.namespace.pop(_LAST_VALUE, None)
             error = self._error(exc)
-            return {"value": None, "error": error, "truncated": bool(error.pop("_truncated", False))}
-        return {"value": shown, "error": None, "truncated": truncated}
+            return {"value": None, "literal": None, "error": error, "truncated": bool(error.pop("_truncated", False))}
+        # A cut repr means a value too big to send whole: it stays a (cut) repr.
+        literal = None if shown is None or truncated else encode_literal(value)
+        return {"value": shown, "literal": literal, "error": None, "truncated": truncated}
 
     # -- compiling and running ---------------------------------------------------------
 
@@ -148,8 +171,10 @@ class Interpreter:
         return _cap(text, self._value_cap)
 
     def _remember_source(self, filename: str, code: str) -> None:
-        # linecache lets tracebacks show the cell's lines; keep only the recent cells.
-        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        # linecache lets tracebacks show the cell's lines; keep only the recent cells. Every line ends
+        # with a newline, as read from a file: without one, Python 3.11 puts the carets one column right.
+        lines = (code if code.endswith("\n") else code + "\n").splitlines(True)
+        linecache.cache[filename] = (len(code), None, lines, filename)
         self._cells.append(filename)
         while len(self._cells) > _LINECACHE_CELLS:
             linecache.cache.pop(self._cells.popleft(), None)
@@ -177,6 +202,103 @@ class Interpreter:
         if truncated:
             error["_truncated"] = True
         return error
+
+
+# -- plain data that crosses to the host as itself ----------------------------------------
+#
+# Only exact built-in types qualify (a subclass could carry behaviour, or lie in its repr),
+# encoded as JSON with one-key tags for what JSON lacks. The host rebuilds them with a
+# decoder that accepts these tags and nothing else, so nothing the worker sends is ever
+# evaluated or unpickled. Encoding runs no user code: exact built-ins only.
+
+LITERAL_MAX_DEPTH = 32
+LITERAL_MAX_NODES = 10_000
+_SPECIAL_FLOATS = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+
+
+class _NotLiteral(Exception):
+    pass
+
+
+def encode_literal(value: Any) -> Any:
+    """``value`` as tagged JSON data if it is plain data within the size bounds, else None."""
+    budget = [LITERAL_MAX_NODES]
+    try:
+        return _encode(value, 0, budget)
+    except (_NotLiteral, UnicodeEncodeError):
+        return None
+
+
+def _encode(value: Any, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if depth > LITERAL_MAX_DEPTH or budget[0] < 0:
+        raise _NotLiteral
+    kind = type(value)
+    if value is None or kind is bool or kind is int:
+        return value
+    if kind is str:
+        value.encode("utf-8")  # lone surrogates would not survive the UTF-8 frame
+        return value
+    if kind is float:
+        return value if value == value and value not in (float("inf"), float("-inf")) else {"float": repr(value)}
+    if kind is bytes:
+        import base64
+
+        return {"bytes": base64.b64encode(value).decode("ascii")}
+    if kind is list:
+        return [_encode(item, depth + 1, budget) for item in value]
+    if kind is tuple or kind is set or kind is frozenset:
+        return {kind.__name__: [_encode(item, depth + 1, budget) for item in value]}
+    if kind is dict:
+        return {"dict": [[_encode(k, depth + 1, budget), _encode(v, depth + 1, budget)] for k, v in value.items()]}
+    raise _NotLiteral
+
+
+def decode_literal(data: Any) -> Any:
+    """Inverse of :func:`encode_literal`; raises ``ValueError`` for anything it did not produce."""
+    budget = [LITERAL_MAX_NODES]
+    try:
+        return _decode(data, 0, budget)
+    except (TypeError, _NotLiteral, RecursionError) as exc:  # TypeError: an unhashable key or set item
+        raise ValueError(f"not an encoded literal: {exc}") from None
+
+
+def _decode(data: Any, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if depth > LITERAL_MAX_DEPTH or budget[0] < 0:
+        raise _NotLiteral("too deep or too large")
+    kind = type(data)
+    if data is None or kind in (bool, int, float, str):
+        return data
+    if kind is list:
+        return [_decode(item, depth + 1, budget) for item in data]
+    if kind is not dict or len(data) != 1:
+        raise _NotLiteral(f"unexpected {kind.__name__}")
+    ((tag, payload),) = data.items()
+    if tag == "bytes" and type(payload) is str:
+        import base64
+
+        return base64.b64decode(payload, validate=True)
+    if tag == "float" and payload in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[payload]
+    if type(payload) is not list:
+        raise _NotLiteral(f"bad payload for {tag!r}")
+    if tag == "dict":
+        return dict(_pair(item, depth, budget) for item in payload)
+    items = [_decode(item, depth + 1, budget) for item in payload]
+    if tag == "tuple":
+        return tuple(items)
+    if tag == "set":
+        return set(items)
+    if tag == "frozenset":
+        return frozenset(items)
+    raise _NotLiteral(f"unknown tag {tag!r}")
+
+
+def _pair(item: Any, depth: int, budget: list[int]) -> tuple[Any, Any]:
+    if type(item) is not list or len(item) != 2:
+        raise _NotLiteral("a dict item is not a [key, value] pair")
+    return _decode(item[0], depth + 1, budget), _decode(item[1], depth + 1, budget)
 
 
 def _drop_own_frames(summary: traceback.TracebackException) -> None:

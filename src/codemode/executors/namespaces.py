@@ -10,6 +10,7 @@ in the session, where it can use the same namespaces.
 
 from __future__ import annotations
 
+import sys
 import threading
 import types
 from collections.abc import Callable
@@ -160,7 +161,7 @@ class Workflows(_Namespace):
     _help = (
         "workflows: workflows.invoke(name, **args) or workflows.<name>(**args), workflows.list(), "
         "workflows.search(query), workflows.get(name), workflows.create(name, source, description), "
-        "workflows.delete(name)"
+        "workflows.delete(name); skills is the same object"
     )
 
     def __init__(self, call: Call, globals_for_workflows: dict[str, Any]) -> None:
@@ -261,6 +262,89 @@ async def _wrap(awaitable: Any) -> Any:
     return await awaitable
 
 
+class Callbacks(_Namespace):
+    """The host functions the session was given (``Session(callbacks=[...])``); each is also a name of its own."""
+
+    _help = "callbacks: callbacks.list(), callbacks.<name>(**args) or just <name>(**args); await <name>(...) works too"
+
+    def __init__(self, call: Call) -> None:
+        super().__init__(call)
+        self._specs: list[dict[str, Any]] = []
+        self._proxies: dict[str, Callback] = {}
+
+    def list(self) -> list[dict[str, Any]]:
+        return [dict(spec) for spec in self._specs]
+
+    def install(self, specs: list[dict[str, Any]]) -> dict[str, Callback] | None:
+        """Take the host's callbacks; returns their functions, or None if they are the ones installed."""
+        if specs == self._specs:
+            return None
+        self._specs = specs
+        self._proxies = {spec["name"]: Callback(self._call, spec) for spec in specs}
+        return dict(self._proxies)
+
+    def __getattr__(self, name: str) -> Callback:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, name: str) -> Callback:
+        try:
+            return self._proxies[name]
+        except KeyError:
+            known = ", ".join(self._proxies) or "none"
+            raise AttributeError(f"no callback named {name!r} (callbacks: {known})") from None
+
+
+class Callback:
+    """One host function: ``name(...)`` returns its result, and ``await name(...)`` works as well."""
+
+    def __init__(self, call: Call, spec: dict[str, Any]) -> None:
+        self._call = call
+        self.__name__ = spec["name"]
+        self.__doc__ = spec.get("description") or None
+        self._signature = spec.get("signature", "(...)")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        value = self._call("callbacks.call", {"name": self.__name__, "args": list(args), "kwargs": kwargs})
+        if _awaited(sys._getframe(1)):
+            return _Ready(value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<callback {self.__name__}{self._signature}: {self.__doc__ or 'a host function'}>"
+
+
+class _Ready:
+    """An awaitable that is already done: what ``await callback()`` awaits."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __await__(self) -> Any:
+        return self._value
+        yield  # makes this a generator; never reached
+
+
+_AWAITED: dict[tuple[types.CodeType, int], bool] = {}
+_AWAITED_CACHE = 4096
+
+
+def _awaited(frame: types.FrameType) -> bool:
+    """True if the caller awaits the call it is making (its next instruction is GET_AWAITABLE)."""
+    key = (frame.f_code, frame.f_lasti)
+    found = _AWAITED.get(key)
+    if found is None:
+        import dis
+
+        following = [ins for ins in dis.get_instructions(frame.f_code) if ins.offset > frame.f_lasti]
+        found = bool(following) and following[0].opname == "GET_AWAITABLE"
+        if len(_AWAITED) > _AWAITED_CACHE:
+            _AWAITED.clear()
+        _AWAITED[key] = found
+    return found
+
+
 def build(call: Call) -> dict[str, Any]:
     """The predefined names of a session namespace."""
     shared: dict[str, Any] = {}
@@ -269,5 +353,7 @@ def build(call: Call) -> dict[str, Any]:
         artifacts=Artifacts(call),
         deps=Deps(call),
         workflows=Workflows(call, shared),
+        callbacks=Callbacks(call),
     )
+    shared["skills"] = shared["workflows"]  # py-code-mode's name for them
     return shared

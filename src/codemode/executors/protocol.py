@@ -21,12 +21,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 from typing import Any
 
 HEADER = struct.Struct("!I")
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
 BYTES_TAG = "__codemode_bytes__"
+MAX_OBJECTS = 1_000_000
+"""Objects and arrays one message may hold: JSON decodes each into a Python object many times its size."""
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 class FrameError(Exception):
@@ -49,6 +53,11 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._max_bytes = max_bytes
 
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet decoded."""
+        return len(self._buffer)
+
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         self._buffer += data
         messages: list[dict[str, Any]] = []
@@ -66,13 +75,42 @@ class FrameDecoder:
 
 
 def _decode_body(body: bytes) -> dict[str, Any]:
+    _check_object_count(body)
     try:
         message = json.loads(body)
-    except ValueError as exc:
-        raise FrameError(f"frame is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # the peer may be hostile code: nesting too deep is a bad frame
+        raise FrameError(f"frame is not valid JSON: {type(exc).__name__}: {exc}") from None
     if not isinstance(message, dict) or "op" not in message:
         raise FrameError("frame is not a message object with an 'op' field")
     return message
+
+
+_FROM_WORKER = {"ready", "result", "done", "call", "output"}
+
+
+def check_from_worker(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` if it is one the worker may send, with an integer id where it needs one; else ``FrameError``.
+
+    Code in the worker can reach its socket, so the host treats what comes from it as untrusted.
+    """
+    op = message.get("op")
+    if op not in _FROM_WORKER:
+        raise FrameError(f"the worker sent an unknown message {str(op)[:40]!r}")
+    if op in ("result", "done", "call") and type(message.get("id")) is not int:
+        raise FrameError(f"the worker sent a {op!r} message without an integer id")
+    return message
+
+
+def _check_object_count(body: bytes) -> None:
+    """Refuse a message of more than ``MAX_OBJECTS`` objects before decoding it (braces in strings don't count)."""
+    if body.count(b"{") + body.count(b"[") <= MAX_OBJECTS:
+        return
+    bare = _STRING.sub(b"", body)
+    if bare.count(b"{") + bare.count(b"[") > MAX_OBJECTS:
+        raise FrameError(
+            f"a message holds more than {MAX_OBJECTS:,} objects and arrays; send such data as bytes "
+            "(e.g. json.dumps(...)) instead"
+        )
 
 
 def to_wire(value: Any) -> Any:

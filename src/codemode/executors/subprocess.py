@@ -13,19 +13,29 @@ import itertools
 import logging
 import math
 import sys
+import time
 from contextlib import AsyncExitStack
-from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from anyio.abc import TaskGroup
 
-from codemode.errors import CodemodeError, InvalidArgument, LimitExceeded, WorkerError
-from codemode.executors import protocol
+from codemode.config import SubprocessConfig
+from codemode.errors import CodemodeError, InvalidArgument, LimitExceeded, OperationFailed, WorkerError
+from codemode.executors import protocol, serializer
 from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
-from codemode.executors.base import Capability, ExecutionLimits, ExecutorBase, HostHandler
-from codemode.executors.process import WorkerExited, WorkerProcess
-from codemode.models import ExecutionResult, RuntimeInfo
+from codemode.executors.base import (
+    LIVE_OUTPUT_INTERVAL,
+    Capability,
+    Exchange,
+    ExecutionLimits,
+    ExecutorBase,
+    HostHandler,
+)
+from codemode.executors.process import WorkerExited, WorkerProcess, format_bytes
+from codemode.executors.sandbox import Launcher, SandboxConfig, WorkerDir, bwrap_status, resolve_mode, warn_unconfined
+from codemode.models import Confinement, ErrorInfo, ExecutionResult, RuntimeInfo
 
 logger = logging.getLogger(__name__)
 
@@ -40,17 +50,21 @@ class SubprocessExecutor(ExecutorBase):
         *,
         python: str | None = None,
         limits: ExecutionLimits | None = None,
-        cwd: Path | None = None,
-        env: dict[str, str] | None = None,
+        sandbox: SandboxConfig | None = None,
+        config: SubprocessConfig | None = None,
     ) -> None:
         super().__init__(limits)
+        self.config = config  # py-code-mode's options: the Session builds its workspace from them
         # An explicit interpreter is used as given; otherwise the session puts the worker in its venv.
         self.python = python or sys.executable
-        base = {Capability.TIMEOUT, Capability.PROCESS_ISOLATION, Capability.RESET}
-        self.capabilities = frozenset(base if python else base | {Capability.DEPS_INSTALL})
-        self._cwd = cwd
-        self._env = env
+        self._own_python = python is not None
+        self.sandbox = sandbox or SandboxConfig()
+        self._launcher: Launcher | None = None
+        self._serializer = serializer.Serializer(None, "the worker has not started")
         self._worker: WorkerProcess | None = None
+        self._lost_between_runs: str | None = None
+        self._workdir_checked_at = -math.inf
+        self._workdir_over = False
         self._ids = itertools.count(1)
         self._replies: dict[int, dict[str, Any]] = {}
         self._closed = False
@@ -58,6 +72,46 @@ class SubprocessExecutor(ExecutorBase):
     @property
     def runtime(self) -> RuntimeInfo | None:
         return self._worker.runtime if self._worker else None
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:  # type: ignore[override]
+        """What is enforced for this executor's workers; the confinement is known once it has started."""
+        found = {Capability.TIMEOUT, Capability.PROCESS_ISOLATION, Capability.RESET}
+        if not self._own_python:
+            found.add(Capability.DEPS_INSTALL)
+        launch = self._worker.launch if self._worker else None
+        if self._launcher is not None and self._launcher.sandboxed:
+            found |= {Capability.CONTAINER_ISOLATION, Capability.FILESYSTEM_ISOLATION}
+            if not self._launcher.network:
+                found.add(Capability.NETWORK_ISOLATION)
+        if (
+            self.limits.memory_bytes
+            and launch is not None
+            and launch.cgroup is not None
+            and launch.cgroup.limits_memory
+        ):
+            found.add(Capability.MEMORY_LIMIT)  # RLIMIT_DATA alone misses shared memory: not claimed on its own
+        if self.limits.cpu_seconds:
+            found.add(Capability.CPU_LIMIT)
+        if self.limits.max_processes and launch is not None and launch.process_limit:
+            found.add(Capability.PROCESS_LIMIT)
+        return frozenset(found)
+
+    @property
+    def confinement(self) -> Confinement:
+        """The sandbox, network and limits in force (for ``session_info``)."""
+        launch = self._worker.launch if self._worker else None
+        sandboxed = self._launcher is not None and self._launcher.sandboxed
+        return Confinement(
+            sandbox="bwrap" if sandboxed else "none",
+            network="on" if self._launcher is None or self._launcher.network else "off",
+            cgroup=launch is not None and launch.cgroup is not None,
+            workdir=str(self._launcher.workdir.home) if self._launcher else None,
+            limits=self.limits,
+            not_confined=[]
+            if sandboxed
+            else [bwrap_status().reason if self.sandbox.mode != "none" else "--sandbox none"],
+        )
 
     def use_python(self, python: str) -> None:
         """Run future workers with another interpreter (the session's venv); takes effect on restart."""
@@ -71,20 +125,68 @@ class SubprocessExecutor(ExecutorBase):
     async def _spawn(self) -> WorkerProcess:
         if self._closed:
             raise WorkerError("the executor is closed")
-        return await WorkerProcess.spawn(self.python, self.limits, cwd=self._cwd, env=self._env)
+        if self._launcher is None:
+            mode = await anyio.to_thread.run_sync(resolve_mode, self.sandbox)
+            if mode == "none":
+                warn_unconfined(self.sandbox)
+            workdir = await anyio.to_thread.run_sync(WorkerDir.create, self.sandbox.state_dir)
+            self._serializer = await anyio.to_thread.run_sync(serializer.install, self.sandbox.state_dir)
+            libraries = (self._serializer.path,) if self._serializer.path else ()
+            self._launcher = Launcher(self.sandbox, mode, workdir, libraries)
+        return await WorkerProcess.spawn(self.python, self.limits, self._launcher)
 
     async def _current(self) -> WorkerProcess:
+        """The live worker; one that died since the last run is replaced, and the next result says so."""
         if self._worker is None or not self._worker.alive:
             if self._worker is not None:
-                await self._worker.kill()
+                await self._worker.reap()
+                self._lost_between_runs = f"its worker died after the previous run ({self._worker.describe_exit()})"
             self._worker = await self._spawn()
         return self._worker
 
     async def _run(self, code: str, count: int, timeout: float | None) -> ExecutionResult:
+        result = await self._run_on_worker(code, count, timeout)
+        lost_reason, self._lost_between_runs = self._lost_between_runs, None
+        if lost_reason is not None and not result.state_lost:
+            result.state_lost = True
+            result.notes.append(
+                f"the session's state was lost before this run: {lost_reason}; this run started in a fresh "
+                "worker, so every variable and import of the session was gone"
+            )
+        await self._check_workdir(result)
+        return result
+
+    async def _check_workdir(self, result: ExecutionResult) -> None:
+        """Measure the session directory after a run: at most once a second (a walk of a big tree costs), and
+        after every run while it is over its limit."""
+        budget = self.limits.max_workdir_bytes
+        now = time.monotonic()
+        if budget is None or self._launcher is None:
+            return
+        if not self._workdir_over and now - self._workdir_checked_at < _WORKDIR_CHECK_INTERVAL:
+            return
+        self._workdir_checked_at = now
+        used = await anyio.to_thread.run_sync(self._launcher.workdir.size, budget)
+        self._workdir_over = used > budget
+        if self._workdir_over:
+            result.notes.append(
+                f"the session's directory holds more than its limit of {format_bytes(budget)}: delete files "
+                "(writes may start to fail)"
+            )
+            if result.error_info is None:
+                result.error_info = ErrorInfo(
+                    type="DiskLimitExceeded",
+                    message=f"the session directory is over its limit of {format_bytes(budget)}; delete files",
+                )
+
+    async def _run_on_worker(self, code: str, count: int, timeout: float | None) -> ExecutionResult:
         worker = await self._current()
         request_id = next(self._ids)
         try:
-            await worker.send({"op": "execute", "id": request_id, "code": code, "count": count})
+            request = {"op": "execute", "id": request_id, "code": code, "count": count}
+            if self._on_output is not None:
+                request["live"] = LIVE_OUTPUT_INTERVAL  # the worker streams output frames while the code runs
+            await worker.send(request)
         except protocol.FrameError as exc:
             raise InvalidArgument(f"the code is too large to run: {exc}") from None
         except WorkerExited:
@@ -124,10 +226,16 @@ class SubprocessExecutor(ExecutorBase):
                         exited = True  # raised below, outside the task group, so it is not wrapped in a group
                         break
                     if message.get("op") == "call":
+                        if len(unanswered) >= self._max_calls:  # each may start a host process: bound them
+                            await _send_reply(worker, {"op": "reply", "id": message["id"], "error": self._too_many})
+                            continue
                         if calls is None:
                             calls = await stack.enter_async_context(anyio.create_task_group())
                         unanswered.add(message["id"])
                         calls.start_soon(self._answer, worker, message, refuse_calls, unanswered)
+                    elif message.get("op") == "output":
+                        await self._emit_output("stdout", message.get("stdout", ""))
+                        await self._emit_output("stderr", message.get("stderr", ""))
                     elif message.get("id") == request_id:
                         self._replies[request_id] = message
                     else:
@@ -140,6 +248,19 @@ class SubprocessExecutor(ExecutorBase):
                     await _send_reply(worker, {"op": "reply", "id": call_id, "error": _call_error(_Interrupted())})
         if exited:
             raise WorkerExited()
+
+    @property
+    def _max_calls(self) -> int:
+        return self.limits.max_processes or _MAX_CALLS_UNLIMITED
+
+    @property
+    def _too_many(self) -> dict[str, str]:
+        return _call_error(
+            LimitExceeded(
+                f"this session already has {self._max_calls} calls to the host under way (its process limit); "
+                "wait for some to finish"
+            )
+        )
 
     async def _answer(self, worker: WorkerProcess, call: dict[str, Any], refuse: bool, unanswered: set[int]) -> None:
         reply: dict[str, Any] = {"op": "reply", "id": call["id"]}
@@ -176,7 +297,7 @@ class SubprocessExecutor(ExecutorBase):
         )
 
     async def _replace_dead(self, worker: WorkerProcess) -> ExecutionResult:
-        await worker.kill()
+        await worker.reap()
         reason = worker.describe_exit()
         await self._replace(worker)
         return lost("WorkerDied", f"the worker process running this code died ({reason}); a fresh one was started")
@@ -196,6 +317,49 @@ class SubprocessExecutor(ExecutorBase):
         except WorkerExited:
             await self._replace(worker)
 
+    async def request(self, op: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+        """Ask the worker for operation ``op`` (see :mod:`codemode.executors.ops`) and return its result."""
+        worker = await self._current()
+        request_id = next(self._ids)
+        try:
+            await worker.send({"op": op, "id": request_id, "params": protocol.to_wire(params or {})})
+            with anyio.move_on_after(math.inf if timeout is None else timeout):
+                await self._serve(worker, request_id)
+            if request_id not in self._replies:
+                stopped = await self._interrupt(worker, request_id, "TimeoutError", f"{op} timed out")
+                self._replies.pop(request_id, None)
+                message = f"{op} did not finish within {timeout:g}s and was interrupted"
+                if stopped.state_lost:  # the next run must say so too: nothing is lost silently
+                    self._lost_between_runs = f"{op} timed out and did not stop, so its worker was replaced"
+                    message += "; it did not stop, so its worker was replaced and the session's state is lost"
+                raise OperationFailed("TimeoutError", message)
+        except protocol.FrameError as exc:
+            raise InvalidArgument(f"the request is too large to send to the worker: {exc}") from None
+        except WorkerExited:
+            died = await self._replace_dead(worker)
+            self._lost_between_runs = f"its worker died during {op}"
+            raise WorkerError(f"{died.error}; it happened during {op}") from None
+        reply = self._replies.pop(request_id)
+        error = reply.get("error")
+        if error is not None:
+            if not isinstance(error, dict):
+                raise WorkerError(f"the worker sent a malformed answer to {op}")
+            raise OperationFailed(str(error.get("type", "Error")), str(error.get("message", "")))
+        return protocol.from_wire(reply.get("result"))
+
+    async def exchange(self) -> Exchange:
+        """The worker's ``/tmp`` (its private tmp directory on the host) and the serializer's directory."""
+        await self._current()
+        assert self._launcher is not None
+        tmp = self._launcher.workdir.tmp
+        path = self._serializer.path
+        return Exchange(
+            host_dir=tmp,
+            worker_dir="/tmp" if self._launcher.sandboxed else str(tmp),
+            serializer=str(path) if path else None,
+            problem=self._serializer.problem,
+        )
+
     async def restart(self) -> None:
         if self._worker is not None:
             await self._replace(self._worker)
@@ -207,6 +371,12 @@ class SubprocessExecutor(ExecutorBase):
         worker, self._worker = self._worker, None
         if worker is not None:
             await worker.close()
+        if self._launcher is not None:
+            await anyio.to_thread.run_sync(self._launcher.workdir.remove)
+
+
+_MAX_CALLS_UNLIMITED = 1024
+_WORKDIR_CHECK_INTERVAL = 1.0
 
 
 class _Interrupted(CodemodeError):

@@ -8,7 +8,7 @@ putting this directory on ``sys.path`` would let ``executors/subprocess.py``
 shadow the stdlib ``subprocess`` for user code.
 
 Descriptors: fd 0 is the null device; fd 1 and fd 2 are pipes drained by threads
-into the output sinks, so ``print``, C extensions and child processes all land in
+(``output.py``), so ``print``, C extensions and child processes all land in
 the result; the protocol socket is a separate descriptor user output cannot reach.
 """
 
@@ -17,11 +17,9 @@ from __future__ import annotations
 import collections
 import faulthandler
 import importlib.util
-import io
 import itertools
 import json
 import os
-import select
 import signal
 import socket
 import sys
@@ -36,7 +34,7 @@ if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
     del sys.path[0]
 
 _READ_CHUNK = 1 << 16
-_STREAM_BUFFER = 1 << 16
+_LATE_OUTPUT = "[output written by the session's threads after the previous run returned]\n"
 
 
 def _load_sibling(name: str) -> ModuleType:
@@ -51,6 +49,10 @@ def _load_sibling(name: str) -> ModuleType:
 protocol = _load_sibling("protocol")
 interpreter = _load_sibling("interpreter")
 namespaces = _load_sibling("namespaces")
+ops = _load_sibling("ops")
+display = _load_sibling("display")
+output = _load_sibling("output")
+limits = _load_sibling("limits")
 
 
 class Channel:
@@ -148,92 +150,6 @@ class Channel:
                         self._requests.append(message)
 
 
-class FdDrain:
-    """Turns fd 1 or 2 into a pipe, and keeps the first ``cap`` bytes that arrive on it.
-
-    Everything written to the descriptor lands here: Python's ``sys.stdout`` (a
-    buffered stream on fd 1), C code and child processes; the pipe's back-pressure
-    bounds memory however much is printed. A thread empties the pipe while code
-    runs, so a writer never blocks on a full pipe; at the end of a run the main
-    thread empties it itself (:meth:`collect`), so no thread hand-off is on the
-    path of every run. Both read under one lock, which keeps the bytes in order.
-    """
-
-    def __init__(self, fd: int, cap: int) -> None:
-        read_end, write_end = os.pipe()
-        os.dup2(write_end, fd)
-        os.close(write_end)
-        os.set_blocking(read_end, False)
-        self._read_end = read_end
-        self._cap = cap
-        self._parts: list[bytes] = []
-        self._size = 0
-        self._truncated = False
-        self._lock = threading.Lock()
-        threading.Thread(target=self._drain, name=f"codemode-fd{fd}", daemon=True).start()
-
-    def collect(self) -> tuple[str, bool]:
-        """Everything written so far that is not yet collected, as text, and whether some was dropped."""
-        with self._lock:
-            self._read_available()
-            data = b"".join(self._parts)
-            self._parts.clear()
-            truncated, self._truncated, self._size = self._truncated, False, 0
-        return data.decode("utf-8", "replace"), truncated
-
-    def _drain(self) -> None:
-        poller = select.poll()
-        poller.register(self._read_end, select.POLLIN)
-        while True:
-            poller.poll()
-            with self._lock:
-                self._read_available()
-
-    def _read_available(self) -> None:
-        while True:
-            try:
-                data = os.read(self._read_end, _READ_CHUNK)
-            except BlockingIOError:
-                return
-            if not data:
-                return
-            room = self._cap - self._size
-            if len(data) > room:
-                self._truncated = True
-                data = data[: max(room, 0)]
-            if data:
-                self._parts.append(data)
-                self._size += len(data)
-
-
-def _buffered_text(fd: int) -> io.TextIOWrapper:
-    # Block-buffered like any Python writing to a pipe: C speed per print. Flushed at the
-    # end of every run and before a child process starts, so output keeps its order.
-    raw = io.FileIO(fd, "w", closefd=False)
-    return io.TextIOWrapper(io.BufferedWriter(raw, _STREAM_BUFFER), encoding="utf-8", errors="replace")
-
-
-class NoStdin:
-    """``sys.stdin`` for code without a terminal: reading says why instead of hanging."""
-
-    encoding = "utf-8"
-    closed = False
-
-    def read(self, size: int = -1) -> str:
-        raise EOFError(interpreter._NO_INPUT)
-
-    readline = read
-
-    def readlines(self, hint: int = -1) -> list[str]:
-        raise EOFError(interpreter._NO_INPUT)
-
-    def isatty(self) -> bool:
-        return False
-
-    def fileno(self) -> int:
-        return 0
-
-
 class Worker:
     """The main loop: take a request, run it, answer."""
 
@@ -242,18 +158,30 @@ class Worker:
         sock = socket.socket(fileno=config["fd"])
         sock.setblocking(True)
         self.channel = Channel(sock, config["max_frame"])
-        self.stdout = FdDrain(1, config["output_cap"])
-        self.stderr = FdDrain(2, config["output_cap"])
-        self.streams = (_buffered_text(1), _buffered_text(2), NoStdin())
+        self.stdout = output.FdDrain(1, config["output_cap"])
+        self.stderr = output.FdDrain(2, config["output_cap"])
+        self.streams = (output.buffered_text(1), output.buffered_text(2), output.NoStdin(interpreter._NO_INPUT))
         self._restore_streams()
-        _flush_before_children(self._flush_streams)
+        output.flush_before_children(self._flush_streams)
+        self.display = display.Display(
+            config.get("image_max_edge", 1568),
+            config.get("image_max_bytes", 1024 * 1024),
+            config["max_frame"] // 4,  # a full-size picture must fit in the result's frame
+        )
+        self.live = output.LiveOutput(self.channel, (self.stdout, self.stderr), self._flush_output)
         self.interp = interpreter.Interpreter(
-            namespaces.build(self.channel.call),
+            {**namespaces.build(self.channel.call), **self.display.names()},
             value_cap=config["value_cap"],
             traceback_cap=config["traceback_cap"],
         )
+        self.handlers = ops.collect(lambda name: ops if name == "ops" else _load_sibling(name))
         sys.modules["__main__"] = self.interp.module  # so pickle finds classes defined in cells
         signal.signal(signal.SIGINT, self._on_sigint)
+        signal.signal(signal.SIGXCPU, self._on_sigxcpu)
+
+    def _on_sigxcpu(self, signum: int, frame: Any) -> None:
+        if self.interp.running_user_code:
+            raise limits.CpuLimitReached()
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         if not self.interp.running_user_code:
@@ -282,6 +210,11 @@ class Worker:
                 self.channel.send({"op": "done", "id": request["id"]})
             elif op == "shutdown":
                 return
+            else:
+                self._restore_streams()
+                reply = ops.run(self.handlers, self.interp, op, protocol.from_wire(request.get("params") or {}))
+                self._flush_output()
+                self.channel.send({"op": "done", "id": request["id"], **protocol.to_wire(reply)})
 
     def _restore_streams(self) -> None:
         """Point sys.stdout/err/in back at ours, in case the last run replaced them."""
@@ -296,83 +229,64 @@ class Worker:
 
     def _execute(self, request: dict[str, Any]) -> dict[str, Any]:
         self._restore_streams()
+        self._flush_output()
+        late_stdout, _ = self.stdout.collect()  # from threads that outlived the previous run: marked, not mixed in
+        late_stderr, _ = self.stderr.collect()
         started = time.perf_counter()
+        if request.get("live"):
+            self.live.start(request["id"], request["live"])
         try:
             outcome = self.interp.execute(request["code"], request["count"])
+            images, image_notes = self._pictures(outcome)
         except KeyboardInterrupt:  # landed between user code and our bookkeeping
             outcome = {"value": None, "error": {"type": "KeyboardInterrupt", "message": "", "traceback": ""}}
+            images, image_notes = [], []
         duration_ms = (time.perf_counter() - started) * 1000
+        if request.get("live"):
+            self.live.stop()
         self._flush_output()
         stdout, stdout_cut = self.stdout.collect()
         stderr, stderr_cut = self.stderr.collect()
+        limits.name_the_limit(outcome["error"], self.config.get("limit_names", {}))
         return {
             "op": "result",
             "id": request["id"],
             "value": outcome["value"],
+            "literal": outcome.get("literal"),
             "error": outcome["error"],
-            "stdout": stdout,
-            "stderr": stderr,
+            "stdout": _LATE_OUTPUT + late_stdout + stdout if late_stdout else stdout,
+            "stderr": _LATE_OUTPUT + late_stderr + stderr if late_stderr else stderr,
             "truncated": bool(outcome.get("truncated")) or stdout_cut or stderr_cut,
             "duration_ms": duration_ms,
+            "images": protocol.to_wire(images),
+            "image_notes": image_notes,
         }
+
+    def _pictures(self, outcome: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+        # The last value is the one _show just stored as ``_``; drawing it may run user code (_repr_png_).
+        value = self.interp.namespace.get("_") if outcome["value"] is not None else None
+        self.interp.running_user_code = True
+        try:
+            return self.display.finish(value)
+        except Exception as exc:  # noqa: BLE001 - a picture that fails to draw must not lose the run's result
+            return [], [f"the run's pictures could not be drawn: {type(exc).__name__}: {exc}"]
+        finally:
+            self.interp.running_user_code = False
 
     def _flush_output(self) -> None:
         self._flush_streams()
-        _flush_c_stdio()
-
-
-def _flush_before_children(flush: Callable[[], None]) -> None:
-    """Flush buffered Python output whenever a child process is about to share fd 1/2.
-
-    Without this, ``print(1); os.system("echo 2")`` would show 2 before 1. Every
-    stdlib way to start a process goes through one of these.
-    """
-    import _posixsubprocess
-
-    os.register_at_fork(before=flush)
-
-    def flushing(original: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            flush()
-            return original(*args, **kwargs)
-
-        wrapper.__name__ = getattr(original, "__name__", "wrapper")
-        wrapper.__doc__ = original.__doc__
-        return wrapper
-
-    _posixsubprocess.fork_exec = flushing(_posixsubprocess.fork_exec)  # subprocess, multiprocessing
-    for name in ("system", "posix_spawn", "posix_spawnp"):
-        if hasattr(os, name):
-            setattr(os, name, flushing(getattr(os, name)))
-
-
-def _flush_c_stdio() -> None:
-    # C code writing through stdio (printf) is block-buffered on a pipe; push it out.
-    libc = _libc()
-    if libc is not None:
-        libc.fflush(None)
-
-
-_LIBC: list[Any] = []
-
-
-def _libc() -> Any:
-    if not _LIBC:
-        try:
-            import ctypes
-
-            _LIBC.append(ctypes.CDLL(None))
-        except (ImportError, OSError):
-            _LIBC.append(None)
-    return _LIBC[0]
+        output.flush_c_stdio()
 
 
 def _die_with_parent(parent: int) -> None:
-    """Ask Linux to kill us if the host dies, so a busy worker never outlives its server."""
-    libc = _libc() if sys.platform.startswith("linux") else None
+    """Ask Linux to kill us if the host dies, so a busy worker never outlives its server.
+
+    ``parent`` is 0 in a sandbox: there our parent is the sandbox's init, which dies with the host.
+    """
+    libc = output.libc() if sys.platform.startswith("linux") else None
     if libc is not None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the host died before the request took effect
+    if parent and os.getppid() != parent:  # the host died before the request took effect
         os._exit(1)
 
 
@@ -384,6 +298,7 @@ def main() -> None:
     try:
         config = json.loads(sys.argv[1])
         _die_with_parent(config["parent_pid"])
+        limits.apply_limits(config.get("rlimits", {}))
         Worker(config).serve()
     except BaseException:
         import traceback

@@ -9,7 +9,8 @@ logged as a bug.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,18 +18,23 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-from mcp_types import InputRequiredResult
+from mcp_types import Icon, InputRequiredResult, ToolAnnotations
 from mcp_types import Resource as MCPResource
 from mcp_types import ResourceTemplate as MCPResourceTemplate
 from pydantic import AnyUrl
 
 from codemode import __version__
 from codemode.errors import CodemodeError
+from codemode.images import IMAGE_SCHEME
 from codemode.server.auth import StaticTokenVerifier
 from codemode.server.context import AppState
+from codemode.server.file_tools import FILE_SCHEME, add_file_tools, file_resource_template, read_file_resource
+from codemode.server.image_resources import image_resource_template, read_image_resource
+from codemode.server.lifecycle_tools import add_lifecycle_tools
 from codemode.server.registry import SessionRegistry, new_registry
 from codemode.server.session_tools import add_session_handle_tools, add_session_tools
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
+from codemode.server.snapshot_tools import add_snapshot_tools
 from codemode.server.workspace_tools import add_workspace_tools
 from codemode.workspace import Workspace
 
@@ -48,6 +54,22 @@ class CodemodeServer(MCPServer[AppState]):
 
     workspace: Workspace
 
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        """Docstrings become descriptions without their source indentation (the SDK keeps it verbatim)."""
+        text = description if description is not None else fn.__doc__
+        cleaned = inspect.cleandoc(text) if text else None
+        super().add_tool(fn, name, title, cleaned, annotations, icons, meta, structured_output)
+
     async def list_resources(self) -> list[MCPResource]:
         artifacts = [
             MCPResource(
@@ -65,12 +87,16 @@ class CodemodeServer(MCPServer[AppState]):
         template = MCPResourceTemplate(
             uri_template=f"{ARTIFACT_SCHEME}{{name}}", name="artifact", description="A stored artifact, by name."
         )
-        return [*await super().list_resource_templates(), template]
+        return [*await super().list_resource_templates(), template, file_resource_template(), image_resource_template()]
 
     async def read_resource(
         self, uri: AnyUrl | str, context: Context[AppState, Any] | None = None
     ) -> Iterable[ReadResourceContents] | InputRequiredResult:
         text = str(uri)
+        if text.startswith(FILE_SCHEME) and context is not None:
+            return await read_file_resource(context.request_context.lifespan_context.registry, text)
+        if text.startswith(IMAGE_SCHEME) and context is not None:
+            return await read_image_resource(context.request_context.lifespan_context.registry, text)
         if not text.startswith(ARTIFACT_SCHEME):
             return await super().read_resource(uri, context)
         try:
@@ -118,7 +144,10 @@ def create_server(settings: ServerSettings | None = None, registry: SessionRegis
     server.workspace = owned.workspace
     add_session_tools(server, settings)
     add_session_handle_tools(server)
+    add_lifecycle_tools(server)
+    add_snapshot_tools(server)
     add_workspace_tools(server, settings)
+    add_file_tools(server)
     return server
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+import json
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, ParamSpec, TypeVar, cast
+from typing import Annotated, Any, ParamSpec, TypeVar, cast
 
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, ContentBlock, TextContent
 from pydantic import BaseModel, Field
 
 from codemode.errors import CodemodeError
+from codemode.progress import LineProgress, Report
 from codemode.server.registry import SessionRegistry
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
 from codemode.session import Session
@@ -48,13 +51,78 @@ def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return wrapper
 
 
-def result(model: BaseModel, text: str, is_error: bool = False) -> CallToolResult:
-    """Structured content (the model's schema is the tool's output schema) plus a text for the model."""
+def result(model: BaseModel, *, is_error: bool = False) -> CallToolResult:
+    """Structured content (the model's schema is the tool's output schema) and, as text, its compact JSON.
+
+    The MCP spec: a tool that returns structured content SHOULD also return it serialized in a
+    text block, so clients that read only text lose nothing.
+    """
+    structured = model.model_dump(mode="json", by_alias=True)
+    text = json.dumps(structured, ensure_ascii=False, separators=(",", ":"))
+    return _call_result(structured, text, is_error)
+
+
+def rendered(
+    model: BaseModel, text: str, *, is_error: bool = False, extra: Sequence[ContentBlock] = ()
+) -> CallToolResult:
+    """Structured content plus a readable ``text`` that carries every field (run_code's rendering).
+
+    ``extra`` content follows the text: a run's pictures, and links to their originals.
+    """
+    return _call_result(model.model_dump(mode="json", by_alias=True), text, is_error, extra)
+
+
+def _call_result(
+    structured: dict[str, Any], text: str, is_error: bool, extra: Sequence[ContentBlock] = ()
+) -> CallToolResult:
     return CallToolResult(
-        content=[TextContent(type="text", text=text)],
-        structured_content=model.model_dump(mode="json", by_alias=True),
-        is_error=is_error,
+        content=[TextContent(type="text", text=text), *extra], structured_content=structured, is_error=is_error
     )
+
+
+def progress_reporter(ctx: Context) -> Report | None:
+    """``report(progress, message)`` sending MCP progress for this call; None if the client asked for none.
+
+    Knowing costs nothing: a call without a progress token starts no reporting at all.
+    """
+    if not _progress_requested(ctx):
+        return None
+
+    async def report(progress: float, message: str) -> None:
+        await ctx.report_progress(progress, None, message)
+
+    return report
+
+
+def _progress_requested(ctx: Context) -> bool:
+    meta = ctx.request_context.meta or {}
+    if meta.get("progressToken") is not None or meta.get("progress_token") is not None:
+        return True
+    # The SDK's in-memory dispatcher hands over a callback instead of a token, visible only on its context.
+    outbound = getattr(ctx.request_context.session, "_request_outbound", None)
+    dispatch = getattr(outbound, "_inner", outbound)
+    return getattr(dispatch, "_on_progress", None) is not None or getattr(dispatch, "_progress_token", None) is not None
+
+
+def uv_progress(ctx: Context) -> LineProgress:
+    """The ``progress`` callback of add_dep/sync_deps: uv's lines as MCP progress, its warnings as MCP log entries."""
+    report = progress_reporter(ctx) or _no_progress
+
+    async def warn(message: str) -> None:
+        await log_warning(ctx, message)
+
+    return LineProgress(report, warn)
+
+
+async def _no_progress(progress: float, message: str) -> None:
+    return None
+
+
+async def log_warning(ctx: Context, message: str) -> None:
+    """A warning for the client's log (MCP logging; deprecated by protocol 2026-07-28, which may drop it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the SDK's MCPDeprecationWarning: nothing for the operator to act on
+        await ctx.warning(message, logger_name="codemode.deps")
 
 
 def state(ctx: Context) -> AppState:

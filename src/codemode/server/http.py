@@ -1,5 +1,8 @@
 """Streamable HTTP: the SDK's app, with auth, Host/Origin checks, a body limit and /healthz.
 
+Connections have read deadlines and a limit (``connections.py``), so slow or
+silent clients cannot hold the server.
+
 ``codemode-mcp --transport http`` serves it with uvicorn. The MCP endpoint is
 ``/mcp``; both protocol eras are served (the SDK picks per request). When a
 handshake-era client deletes its MCP session, the codemode session bound to it
@@ -21,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from codemode.errors import InvalidArgument
+from codemode.server.connections import ConnectionLimits, guarded_protocol
 from codemode.server.registry import SessionRegistry
 from codemode.server.settings import ServerSettings
 
@@ -89,6 +93,14 @@ async def serve_http(server: MCPServer, settings: ServerSettings, registry: Sess
         log_level=settings.log_level.lower(),
         lifespan="on",
         timeout_graceful_shutdown=5,
+        http=guarded_protocol(
+            ConnectionLimits(
+                header_timeout=settings.http_header_timeout,
+                body_timeout=settings.http_body_timeout,
+                max_connections=settings.http_max_connections,
+            )
+        ),
+        timeout_keep_alive=settings.http_keep_alive,  # type: ignore[arg-type]  # declared int, used as a float
     )
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to whatever handler
     # was there before; with the default one the process would die before the sessions are closed.

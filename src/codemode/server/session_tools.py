@@ -1,7 +1,8 @@
-"""MCP tools that act on the caller's session: run_code, reset_session, session_info."""
+"""MCP tools that act on the caller's sessions: run_code, reset_session, session_info, open/close/list_sessions."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -9,22 +10,40 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from codemode.errors import InvalidArgument
+from codemode.javascript import Language
 from codemode.models import ExecutionResult, SessionInfo
-from codemode.names import validate_name
+from codemode.progress import run_progress
 from codemode.server import render
-from codemode.server.context import SessionId, principal, result, session, state, tool_errors
+from codemode.server.context import (
+    SessionId,
+    principal,
+    progress_reporter,
+    rendered,
+    result,
+    session,
+    state,
+    tool_errors,
+)
+from codemode.server.registry import SessionSummary
 from codemode.server.settings import ServerSettings
+from codemode.session import DEFAULT
 
 
 class ClosedSession(BaseModel):
-    session_id: str
-    closed: bool
+    session_id: str = Field(description="The session that was asked to close.")
+    closed: bool = Field(description="True: the session is closed (an unknown id is an error).")
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionSummary] = Field(
+        description="Your open sessions, oldest first, then your saved named sessions that do not run now."
+    )
 
 
 class ResetResult(BaseModel):
-    session_id: str
-    hard: bool
-    message: str
+    session_id: str = Field(description="The session that was reset.")
+    hard: bool = Field(description="True if the worker process was replaced; False if only the variables were cleared.")
+    message: str = Field(description="What the reset did, in words.")
 
 
 def add_session_tools(server: MCPServer, settings: ServerSettings) -> None:
@@ -38,20 +57,43 @@ def add_session_tools(server: MCPServer, settings: ServerSettings) -> None:
         ctx: Context,
         timeout: Annotated[
             float | None,
-            Field(gt=0, description="Seconds before the run is interrupted; omit for the server's default."),
+            Field(
+                description="Seconds before the run is interrupted (up to the server's --max-timeout); omit for "
+                "the server's default."
+            ),
         ] = None,
         session_id: SessionId = None,
+        language: Annotated[
+            Language,
+            Field(description="'python', or 'javascript': a persistent Node.js context of the session's own."),
+        ] = "python",
     ) -> Annotated[CallToolResult, ExecutionResult]:
-        """Run Python code in your session and return its output, last value and any error.
+        """Run Python code in your session; returns stdout, stderr, the last expression's value and any error.
 
-        Variables, imports and definitions persist between calls. On a timeout the code is
-        interrupted and the variables survive; state_lost in the result says when they did not.
+        Variables, imports and definitions persist between calls, and top-level await works.
+        Predefined in the code:
+        - `tools`: the CLI/HTTP/MCP tools of tools/*.yaml: tools.list(), tools.<name>.<recipe>(**args)
+        - `workflows` (alias `skills`): saved Python: workflows.list(), workflows.invoke(name, **args)
+        - `artifacts`: persistent data: artifacts.save(name, data, description=...), artifacts.load(name)
+        - `deps`: packages: deps.add("pandas"), deps.list()
+        Example:
+            page = tools.curl.get(url="https://example.org")
+            artifacts.save("page", page, description="example.org's home page")
+        On a timeout the code is interrupted and the variables survive; state_lost in the result says
+        when they did not. language="javascript" runs JavaScript instead (when Node.js is installed).
         """
         limit = _effective_timeout(settings, timeout)
         current = await session(ctx, session_id)
-        outcome = await (current.run(code) if limit is None else current.run(code, timeout=limit))
+        limit_or_default = DEFAULT if limit is None else limit
+        report = progress_reporter(ctx)
+        if report is None:
+            outcome = await current.run(code, limit_or_default, language=language)
+        else:  # the client asked for progress: elapsed time and the latest output, while the code runs
+            async with run_progress(report) as on_output:
+                outcome = await current.run(code, limit_or_default, on_output=on_output, language=language)
         # Code that raised is a failed call for the model (isError), with the full result attached.
-        return result(outcome, render.execution(outcome), is_error=not outcome.is_ok)
+        text = render.execution(outcome)
+        return rendered(outcome, text, is_error=not outcome.is_ok, extra=render.pictures(outcome))
 
     @server.tool(
         title="Reset the session",
@@ -70,14 +112,15 @@ def add_session_tools(server: MCPServer, settings: ServerSettings) -> None:
         await current.reset(hard=hard)
         what = "started a fresh worker" if hard else "cleared all variables"
         output = ResetResult(session_id=current.session_id, hard=hard, message=f"session {what}")
-        return result(output, output.message)
+        return result(output)
 
     @server.tool(title="Describe the session", annotations=ToolAnnotations(read_only_hint=True))
     @tool_errors
     async def session_info(ctx: Context, session_id: SessionId = None) -> Annotated[CallToolResult, SessionInfo]:
-        """Facts about your session: id, runs so far, executor, Python version, capabilities."""
+        """Facts about your session: id, name, times, runs so far, executor, sandbox and limits, worker memory
+        and CPU, Python and venv, labels, history length and approximate tokens."""
         info = (await session(ctx, session_id)).info()
-        return result(info, render.session_info(info))
+        return result(info)
 
 
 def add_session_handle_tools(server: MCPServer) -> None:
@@ -85,17 +128,25 @@ def add_session_handle_tools(server: MCPServer) -> None:
     @tool_errors
     async def open_session(
         ctx: Context,
-        name: Annotated[str | None, Field(description="A label for the session, shown in session_info.")] = None,
+        name: Annotated[
+            str | None,
+            Field(description="Your session of this name: attached if it runs, resumed if it was saved, else new."),
+        ] = None,
+        labels: Annotated[
+            dict[str, str] | None,
+            Field(description="Labels (key: value) for the session; list_sessions filters on them."),
+        ] = None,
     ) -> Annotated[CallToolResult, SessionInfo]:
-        """Open a new, separate session and return its session_id; pass it to run_code and the other tools.
+        """Open a session and return its session_id; pass it to run_code and the other tools.
 
-        Only you can use it. It ends with close_session, or after being idle for the server's idle timeout.
+        Without a name, a new separate session. With a name, your session of that name: the running one,
+        else one resumed from its last save (variables, files, history), else a new one. Only you can use it.
+        A named session is saved when it closes (close_session, the idle timeout, a session limit, a server
+        shutdown) and comes back when you open its name again; delete_session forgets it.
         """
-        if name is not None:
-            validate_name(name, "session name")
-        opened = await state(ctx).registry.open(principal(), name)
+        opened = await state(ctx).registry.open(principal(), name, labels)
         info = opened.info()
-        return result(info, f"opened session {info.session_id}; pass session_id={info.session_id!r} to use it")
+        return result(info)
 
     @server.tool(title="Close a session", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True))
     @tool_errors
@@ -105,13 +156,31 @@ def add_session_handle_tools(server: MCPServer) -> None:
         """Close a session: its worker ends and its variables are gone (workflows and artifacts stay)."""
         await state(ctx).registry.close(principal(), session_id)
         closed = ClosedSession(session_id=session_id, closed=True)
-        return result(closed, f"closed session {session_id}")
+        return result(closed)
+
+    @server.tool(title="List your sessions", annotations=ToolAnnotations(read_only_hint=True))
+    @tool_errors
+    async def list_sessions(
+        ctx: Context,
+        labels: Annotated[
+            dict[str, str] | None,
+            Field(description="Only sessions that carry every one of these labels (key: value)."),
+        ] = None,
+    ) -> Annotated[CallToolResult, SessionList]:
+        """Your open sessions, oldest first, then your saved named sessions that do not run now (live: false).
+
+        When a session limit is reached, the least recently used idle one is closed to make room.
+        """
+        listed = SessionList(sessions=await state(ctx).registry.sessions(principal(), labels))
+        return result(listed)
 
 
 def _effective_timeout(settings: ServerSettings, requested: float | None) -> float | None:
     """None means: use the session's default."""
-    if requested is None or settings.max_timeout is None:
+    maximum = settings.limits.max_timeout
+    if requested is None:
         return requested
-    if requested > settings.max_timeout:
-        raise InvalidArgument(f"timeout {requested:g}s exceeds this server's maximum of {settings.max_timeout:g}s")
+    if not 0 < requested <= (math.inf if maximum is None else maximum):  # NaN fails this too
+        allowed = "positive and finite" if maximum is None else f"over 0 and at most {maximum:g} s (--max-timeout)"
+        raise InvalidArgument(f"timeout {requested!r} is not allowed: it must be {allowed}")
     return requested

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from codemode.executors.base import ExecutionLimits, Executor
+from codemode.executors.sandbox import SandboxConfig
+from codemode.history import HistoryLimits
 from codemode.session import Session, make_executor
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
@@ -28,11 +30,21 @@ class ServerSettings(BaseModel):
     )
     executor: Literal["subprocess", "inprocess"] = "subprocess"
     timeout: float | None = Field(default=30.0, description="Default seconds per run_code call; None = no limit.")
-    max_timeout: float | None = Field(default=None, description="Largest timeout a client may ask for; None = no cap.")
-    limits: ExecutionLimits = Field(default_factory=lambda: ExecutionLimits())
+    limits: ExecutionLimits = Field(
+        default_factory=lambda: ExecutionLimits(max_timeout=600.0),
+        description="Caps and resource limits of every session's worker; limits.max_timeout caps run_code's timeout.",
+    )
+    sandbox: SandboxConfig = Field(
+        default_factory=SandboxConfig, description="How workers are confined: bubblewrap, network, environment."
+    )
     log_level: LogLevel = "INFO"
     allow_runtime_deps: bool = Field(
         default=True, description="Let clients add and remove packages (add_dep, deps.add); else hide those tools."
+    )
+    allow_source_builds: bool = Field(
+        default=False,
+        description="Let installs build source distributions (else wheels only). A build runs the package's code "
+        "on the host, as the server's user, outside the sandbox: allow it only with a trusted package index.",
     )
     extra_deps: list[str] = Field(default_factory=list, description="Packages beyond requirements.txt.")
     python_version: str | None = Field(default=None, description="Python for session venvs (default: the server's).")
@@ -42,6 +54,11 @@ class ServerSettings(BaseModel):
 
     # storage
     storage: Literal["file", "redis"] = "file"
+    storage_path: Path | None = Field(
+        default=None, description="With file storage, the data directory if not base (py-code-mode's --storage PATH)."
+    )
+    tools_path: Path | None = Field(default=None, description="Directory of tool YAML files; else base's tools/.")
+    sync_deps_on_start: bool = Field(default=False, description="Install the configured packages at session start.")
     redis_url: str = Field(default_factory=lambda: os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     redis_prefix: str = "codemode"
     redis_tools: bool = Field(
@@ -53,9 +70,19 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     idle_timeout: float | None = Field(default=1800.0, description="Seconds before an unused session is closed.")
-    max_sessions: int | None = Field(default=256, ge=1)
-    max_sessions_per_principal: int | None = Field(default=64, ge=1)
+    max_sessions: int | None = Field(
+        default=256, ge=1, description="Sessions at once; when full, the least recently used idle one closes."
+    )
+    max_sessions_per_principal: int | None = Field(
+        default=64,
+        ge=1,
+        description="Sessions at once per principal (all unauthenticated callers are one, LOCAL_PRINCIPAL); "
+        "when full, its least recently used idle one closes.",
+    )
     pool_size: int = Field(default=2, ge=0, description="Pre-started workers waiting for new sessions (HTTP).")
+    history: HistoryLimits = Field(
+        default_factory=HistoryLimits, description="Runs each session's history keeps, and characters per run."
+    )
 
     # HTTP security
     auth_tokens: dict[str, str] = Field(
@@ -66,37 +93,57 @@ class ServerSettings(BaseModel):
     allowed_hosts: list[str] = Field(default_factory=list, description="Host headers accepted; '*' turns checks off.")
     allowed_origins: list[str] = Field(default_factory=list, description="Origin headers accepted (browsers).")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    http_header_timeout: float = Field(default=10.0, gt=0, description="Seconds to receive a request's headers.")
+    http_body_timeout: float = Field(default=30.0, gt=0, description="Seconds to receive a request's body.")
+    http_keep_alive: float = Field(default=5.0, gt=0, description="Seconds an idle connection is kept open.")
+    http_max_connections: int = Field(
+        default=512, ge=1, description="Connections at once; one more closes the oldest idle one."
+    )
+
+    @model_validator(mode="after")
+    def _timeout_within_maximum(self) -> ServerSettings:
+        maximum = self.limits.max_timeout
+        if maximum is not None and (self.timeout is None or self.timeout > maximum):
+            raise ValueError(f"the default timeout ({self.timeout}) must be at most the maximum ({maximum:g})")
+        return self
 
     def storage_backend(self) -> Storage:
         if self.storage == "redis":
             from codemode.storage.redis import RedisStorage
 
             return RedisStorage(self.redis_url, self.redis_prefix)
-        return FileStorage(self.base.expanduser().resolve())
+        return FileStorage((self.storage_path or self.base).expanduser().resolve())
 
     def workspace(self) -> Workspace:
         """The workspace every session of this server shares (not opened)."""
         base = self.base.expanduser().resolve()
         storage = self.storage_backend()
-        tool_storage = None if self.storage == "file" or self.redis_tools else FileStorage(base)
+        # Tools are local files (base's tools/) unless the data is in base itself, or Redis holds them too.
+        in_base = self.storage == "file" and self.storage_path is None
+        tool_storage = None if in_base or self.redis_tools else FileStorage(base)
         return Workspace(
             storage,
             cwd=base,
             extra_deps=self.extra_deps,
             allow_runtime_deps=self.allow_runtime_deps,
+            allow_source_builds=self.allow_source_builds,
             python=self.python_version,
             tool_storage=tool_storage,
+            tools_path=self.tools_path.expanduser().resolve() if self.tools_path else None,
+            pass_env=self.sandbox.pass_env,
         )
 
-    def make_executor(self, workspace: Workspace) -> Executor:
-        return make_executor(self.executor, self.limits, cwd=workspace.cwd)
+    def make_executor(self) -> Executor:
+        return make_executor(self.executor, self.limits, self.sandbox)
 
     def new_session(self, workspace: Workspace, name: str | None = None, executor: Executor | None = None) -> Session:
         """A session on ``workspace`` as this server configures them (not started)."""
         return Session(
-            executor=executor or self.make_executor(workspace),
+            executor=executor or self.make_executor(),
             workspace=workspace,
             timeout=self.timeout,
             limits=self.limits,
+            sync_deps_on_start=self.sync_deps_on_start,
             name=name,
+            history=self.history,
         )

@@ -6,8 +6,6 @@ works on, so a workflow added here is invocable in every session at once.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -16,9 +14,9 @@ from pydantic import BaseModel, Field
 
 from codemode.artifacts import ArtifactInfo
 from codemode.deps import DepsResult, RemoveResult
+from codemode.encoding import from_base64, to_base64
 from codemode.errors import DepsError, InvalidArgument
-from codemode.server import render
-from codemode.server.context import result, state, tool_errors
+from codemode.server.context import result, state, tool_errors, uv_progress
 from codemode.server.settings import ServerSettings
 from codemode.tools.registry import ToolInfo, ToolList
 from codemode.workflows import Workflow, WorkflowInfo
@@ -29,35 +27,54 @@ DELETE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent
 INSTALL = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
 
 Name = Annotated[str, Field(description="A name: letters, digits, '_', '.', '-'; starts with a letter or '_'.")]
-Query = Annotated[str, Field(description="Words to look for in names, descriptions, tags and parameters.")]
+ToolQuery = Annotated[
+    str,
+    Field(
+        description="What you need, in a few words, e.g. 'http request' or 'parse json'. Matched against "
+        "tool names, descriptions, tags and parameters."
+    ),
+]
+WorkflowQuery = Annotated[
+    str,
+    Field(
+        description="What you need, in a few words, e.g. 'count words'. Matched against workflow names, "
+        "descriptions and parameter names."
+    ),
+]
+ToolLimit = Annotated[int, Field(ge=1, le=100, description="Most tools to return, best match first (1-100).")]
+WorkflowLimit = Annotated[int, Field(ge=1, le=100, description="Most workflows to return, best match first (1-100).")]
 Package = Annotated[str, Field(description="A requirement string, e.g. 'requests' or 'pandas>=2.0'.")]
 
 
 class ToolSearch(BaseModel):
-    tools: list[ToolInfo]
+    tools: list[ToolInfo] = Field(description="The matching tools, best first.")
 
 
 class WorkflowList(BaseModel):
-    workflows: list[WorkflowInfo]
+    workflows: list[WorkflowInfo] = Field(description="The workflows (best first for a search).")
 
 
 class Removed(BaseModel):
-    name: str
-    removed: bool
+    name: str = Field(description="The name asked for.")
+    removed: bool = Field(description="False if there was nothing of that name.")
 
 
 class ArtifactList(BaseModel):
-    artifacts: list[ArtifactInfo]
+    artifacts: list[ArtifactInfo] = Field(description="The stored artifacts.")
 
 
 class ArtifactContent(ArtifactInfo):
     data: Any = Field(description="The data: text, JSON data, or base64 for bytes (see encoding).")
-    encoding: Literal["text", "json", "base64"]
+    encoding: Literal["text", "json", "base64"] = Field(
+        description="How data is given: 'text', 'json' (JSON data) or 'base64' (bytes)."
+    )
 
 
 class DepsList(BaseModel):
     packages: list[str] = Field(description="Configured packages: requirements.txt plus extra_deps.")
-    runtime_changes_allowed: bool
+    runtime_changes_allowed: bool = Field(
+        description="False if this server does not let code or tools add or remove packages."
+    )
 
 
 def add_workspace_tools(server: MCPServer, settings: ServerSettings) -> None:
@@ -71,18 +88,25 @@ def _add_tool_tools(server: MCPServer) -> None:
     @server.tool(title="List tools", annotations=READ)
     @tool_errors
     async def list_tools(ctx: Context) -> Annotated[CallToolResult, ToolList]:
-        """The tools code can call as tools.<name>(...), with their recipes; and tool files that failed to load."""
+        """Lists the tools available to code in run_code (tools/*.yaml), not MCP tools.
+
+        Returns each tool with its recipes and parameters, which code calls as tools.<name>.<recipe>(**args),
+        and the tool files that failed to load, with the reason.
+        """
         listing = await state(ctx).workspace.tools.list()
-        return result(listing, render.tools(listing.tools, listing.problems))
+        return result(listing)
 
     @server.tool(title="Search tools", annotations=READ)
     @tool_errors
     async def search_tools(
-        query: Query, ctx: Context, limit: Annotated[int, Field(ge=1, le=100)] = 10
+        query: ToolQuery, ctx: Context, limit: ToolLimit = 10
     ) -> Annotated[CallToolResult, ToolSearch]:
-        """Find tools by what they do (BM25 over names, descriptions, tags and parameters)."""
+        """Find the tools available to code in run_code (tools/*.yaml) by what they do, best match first.
+
+        Returns the same entries as list_tools, with a relevance score; not MCP tools.
+        """
         found = ToolSearch(tools=await state(ctx).workspace.tools.search(query, limit))
-        return result(found, render.tools(found.tools, []))
+        return result(found)
 
 
 def _add_workflow_tools(server: MCPServer) -> None:
@@ -91,23 +115,23 @@ def _add_workflow_tools(server: MCPServer) -> None:
     async def list_workflows(ctx: Context) -> Annotated[CallToolResult, WorkflowList]:
         """Saved workflows (name, description, parameters); run one in code with workflows.invoke(name, ...)."""
         listing = WorkflowList(workflows=await state(ctx).workspace.workflows.list())
-        return result(listing, render.workflows(listing.workflows))
+        return result(listing)
 
     @server.tool(title="Search workflows", annotations=READ)
     @tool_errors
     async def search_workflows(
-        query: Query, ctx: Context, limit: Annotated[int, Field(ge=1, le=100)] = 5
+        query: WorkflowQuery, ctx: Context, limit: WorkflowLimit = 5
     ) -> Annotated[CallToolResult, WorkflowList]:
-        """Find saved workflows by what they do."""
+        """Find saved workflows by what they do, best match first (name, description, parameters, score)."""
         found = WorkflowList(workflows=await state(ctx).workspace.workflows.search(query, limit))
-        return result(found, render.workflows(found.workflows))
+        return result(found)
 
     @server.tool(title="Get a workflow", annotations=READ)
     @tool_errors
     async def get_workflow(name: Name, ctx: Context) -> Annotated[CallToolResult, Workflow]:
-        """A workflow with its source code and parameters."""
+        """A saved workflow: its source code, description and parameters (to read or adapt it)."""
         workflow = await state(ctx).workspace.workflows.get(name)
-        return result(workflow, render.workflow(workflow))
+        return result(workflow)
 
     @server.tool(title="Save a workflow", annotations=WRITE)
     @tool_errors
@@ -119,14 +143,14 @@ def _add_workflow_tools(server: MCPServer) -> None:
     ) -> Annotated[CallToolResult, WorkflowInfo]:
         """Save (or replace) a workflow. The source must compile and define run(); a broken one is refused."""
         info = await state(ctx).workspace.workflows.add(name, source, description)
-        return result(info, f"saved workflow {info.name}: {render.signature(info)}")
+        return result(info)
 
     @server.tool(title="Remove a workflow", annotations=DELETE)
     @tool_errors
     async def remove_workflow(name: Name, ctx: Context) -> Annotated[CallToolResult, Removed]:
-        """Delete a saved workflow."""
+        """Delete a saved workflow; removed is false when there was none of that name."""
         removed = Removed(name=name, removed=await state(ctx).workspace.workflows.remove(name))
-        return result(removed, f"removed workflow {name}" if removed.removed else f"no workflow named {name!r}")
+        return result(removed)
 
 
 def _add_artifact_tools(server: MCPServer) -> None:
@@ -135,7 +159,7 @@ def _add_artifact_tools(server: MCPServer) -> None:
     async def list_artifacts(ctx: Context) -> Annotated[CallToolResult, ArtifactList]:
         """Stored artifacts with description, metadata, size and type. Also readable as resources artifact://{name}."""
         listing = ArtifactList(artifacts=await state(ctx).workspace.artifacts.list())
-        return result(listing, render.artifacts(listing.artifacts))
+        return result(listing)
 
     @server.tool(title="Save an artifact", annotations=WRITE)
     @tool_errors
@@ -143,8 +167,13 @@ def _add_artifact_tools(server: MCPServer) -> None:
         name: Name,
         data: Annotated[Any, Field(description="Text, any JSON value, or base64 text with encoding='base64'.")],
         ctx: Context,
-        description: str = "",
-        metadata: dict[str, Any] | None = None,
+        description: Annotated[
+            str, Field(description="What the data is, shown in list_artifacts and as the resource's description.")
+        ] = "",
+        metadata: Annotated[
+            dict[str, Any] | None,
+            Field(description='Any JSON object kept with the artifact, e.g. {"source": "https://example.org"}.'),
+        ] = None,
         encoding: Annotated[
             Literal["json", "base64"], Field(description="'base64': data is base64 of bytes to store.")
         ] = "json",
@@ -152,7 +181,7 @@ def _add_artifact_tools(server: MCPServer) -> None:
         """Save data under a name (replacing any artifact of that name); code loads it with artifacts.load(name)."""
         value = _from_base64(data) if encoding == "base64" else data
         info = await state(ctx).workspace.artifacts.save(name, value, description, metadata)
-        return result(info, f"saved artifact {info.name} ({info.kind}, {info.size:,} bytes)")
+        return result(info)
 
     @server.tool(title="Load an artifact", annotations=READ)
     @tool_errors
@@ -160,14 +189,14 @@ def _add_artifact_tools(server: MCPServer) -> None:
         """An artifact's data (bytes come as base64) and its description and metadata."""
         payload, info = await state(ctx).workspace.artifacts.load_raw(name)
         content = _content(payload, info)
-        return result(content, render.artifact(content.data, content.encoding, info))
+        return result(content)
 
     @server.tool(title="Delete an artifact", annotations=DELETE)
     @tool_errors
     async def delete_artifact(name: Name, ctx: Context) -> Annotated[CallToolResult, Removed]:
-        """Delete a stored artifact."""
+        """Delete a stored artifact; removed is false when there was none of that name."""
         removed = Removed(name=name, removed=await state(ctx).workspace.artifacts.delete(name))
-        return result(removed, f"deleted artifact {name}" if removed.removed else f"no artifact named {name!r}")
+        return result(removed)
 
 
 def _add_deps_tools(server: MCPServer, settings: ServerSettings) -> None:
@@ -177,15 +206,15 @@ def _add_deps_tools(server: MCPServer, settings: ServerSettings) -> None:
         """Packages configured for the workspace's sessions (requirements.txt and extra deps)."""
         deps = state(ctx).workspace.deps
         listing = DepsList(packages=await deps.list(), runtime_changes_allowed=deps.allow_runtime_deps)
-        return result(listing, "configured packages: " + (", ".join(listing.packages) or "none"))
+        return result(listing)
 
     @server.tool(title="Install configured packages", annotations=INSTALL)
     @tool_errors
     async def sync_deps(ctx: Context) -> Annotated[CallToolResult, DepsResult]:
-        """Install every configured package that is missing from the sessions' venv."""
+        """Install every configured package missing from the sessions' venv; returns what was installed or failed."""
         _check_executor(settings)
-        outcome = await state(ctx).workspace.deps.sync()
-        return result(outcome, render.deps(outcome), is_error=bool(outcome.failed))
+        outcome = await state(ctx).workspace.deps.sync(uv_progress(ctx))
+        return result(outcome, is_error=bool(outcome.failed))
 
     if not settings.allow_runtime_deps:
         return  # --no-runtime-deps: the tools that change packages do not exist
@@ -195,8 +224,8 @@ def _add_deps_tools(server: MCPServer, settings: ServerSettings) -> None:
     async def add_dep(package: Package, ctx: Context) -> Annotated[CallToolResult, DepsResult]:
         """Install a package into the sessions' venv and add it to requirements.txt; importable at once."""
         _check_executor(settings)
-        outcome = await state(ctx).workspace.deps.add(package)
-        return result(outcome, render.deps(outcome), is_error=bool(outcome.failed))
+        outcome = await state(ctx).workspace.deps.add(package, uv_progress(ctx))
+        return result(outcome, is_error=bool(outcome.failed))
 
     @server.tool(title="Remove a package", annotations=DELETE)
     @tool_errors
@@ -204,7 +233,7 @@ def _add_deps_tools(server: MCPServer, settings: ServerSettings) -> None:
         """Uninstall a package from the sessions' venv and remove it from requirements.txt."""
         _check_executor(settings)
         outcome = await state(ctx).workspace.deps.remove(package)
-        return result(outcome, render.removed_deps(outcome), is_error=bool(outcome.failed))
+        return result(outcome, is_error=bool(outcome.failed))
 
 
 def _check_executor(settings: ServerSettings) -> None:
@@ -215,15 +244,12 @@ def _check_executor(settings: ServerSettings) -> None:
 def _from_base64(data: Any) -> bytes:
     if not isinstance(data, str):
         raise InvalidArgument("with encoding='base64', data must be a base64 string")
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidArgument("data is not valid base64") from None
+    return from_base64(data, "data is not valid base64")
 
 
 def _content(payload: bytes, info: ArtifactInfo) -> ArtifactContent:
     if info.kind == "bytes":
-        data, encoding = base64.b64encode(payload).decode("ascii"), "base64"
+        data, encoding = to_base64(payload), "base64"
     elif info.kind == "json":
         import json
 

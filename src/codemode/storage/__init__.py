@@ -2,5 +2,6 @@
 
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
+from codemode.storage.memory import MemoryStorage
 
-__all__ = ["FileStorage", "Storage"]
+__all__ = ["FileStorage", "MemoryStorage", "Storage"]

@@ -8,10 +8,16 @@ own the formats; a backend only moves bytes, atomically.
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from codemode.errors import InvalidName
+
+if TYPE_CHECKING:
+    from codemode.workflows import WorkflowStore
+
+logger = logging.getLogger("codemode.storage")
 
 WORKSPACE = "workspace"
 """The collection of files at the workspace root, such as ``requirements.txt``."""
@@ -34,7 +40,7 @@ class Storage(Protocol):
         ...
 
     async def read_all(self, collection: str) -> dict[str, bytes]:
-        """Every key and value of the collection."""
+        """Every key and value of the collection; a bad entry is skipped with a warning, never an error."""
         ...
 
     async def write(self, collection: str, key: str, data: bytes) -> None:
@@ -46,7 +52,7 @@ class Storage(Protocol):
         ...
 
     async def keys(self, collection: str) -> list[str]:
-        """The keys of the collection, sorted."""
+        """The keys of the collection, sorted; a bad entry is skipped with a warning, never an error."""
         ...
 
     async def close(self) -> None:
@@ -58,5 +64,29 @@ def check_key(collection: str, key: str) -> None:
     """Refuse anything that could leave its collection (``..``, ``/``) before it reaches a path."""
     if not _COLLECTION.fullmatch(collection):
         raise InvalidName(f"invalid storage collection {collection!r}")
-    if not isinstance(key, str) or not _KEY.fullmatch(key) or ".." in key:
+    if not isinstance(key, str) or not is_valid_key(key):
         raise InvalidName(f"invalid storage key {key!r}: no path separators, no '..', at most 251 characters")
+
+
+def is_valid_key(key: str) -> bool:
+    """Whether a key found in storage is one that ``check_key`` would accept."""
+    return bool(_KEY.fullmatch(key)) and ".." not in key
+
+
+def skip_entry(where: str, entry: object, why: str) -> None:
+    """Log an entry that a listing leaves out: one bad entry must not fail the listing for everyone."""
+    logger.warning("skipped %r in %s: %s", entry, where, why)
+
+
+class WorkflowLibrary:
+    """py-code-mode's ``storage.get_skill_library()`` (and ``get_workflow_library()``) on our backends."""
+
+    def get_workflow_library(self) -> WorkflowStore:
+        """The workflows in this storage (the same ones every session on it sees)."""
+        from codemode.workflows import WorkflowStore
+
+        return WorkflowStore(self)  # type: ignore[arg-type]  # the backends that mix this in are Storage
+
+    def get_skill_library(self) -> WorkflowStore:
+        """py-code-mode's name for :meth:`get_workflow_library`."""
+        return self.get_workflow_library()

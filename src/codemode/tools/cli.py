@@ -1,14 +1,18 @@
 """CLI tools: build an argv list from a schema and arguments, run it, return stdout.
 
 Never a shell: values are separate argv entries, and a positional value that
-starts with ``-`` is placed after ``--`` so it cannot turn into an option.
+starts with ``-`` is placed after ``--`` so it cannot turn into an option. The
+command runs on the host with an allow-list environment: the server's
+``--pass-env`` names and the tool's own ``env`` list are all it gets beyond it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,17 +20,35 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
+from codemode.environment import host_environment
 from codemode.errors import InvalidArgument, ToolFailed
-from codemode.tools.spec import CliToolSpec, RecipeSpec, ValueType
+from codemode.tools.spec import CliToolSpec, OptionSpec, PositionalSpec, RecipeSpec, ValueType
 
 OUTPUT_CAP = 8 * 1024 * 1024
 _STDERR_SHOWN = 2000
+# Documented exit codes of common programs (man curl, "EXIT CODES").
+_EXIT_CODES: dict[str, dict[int, str]] = {
+    "curl": {
+        3: "malformed URL",
+        6: "could not resolve the host: no network (is the session's network off?) or a wrong host name",
+        7: "could not connect to the host: no network, or nothing listening on that port",
+        22: "the server answered with an HTTP error status (400 or above)",
+        28: "timed out",
+        35: "the TLS/SSL handshake failed",
+        47: "too many redirects",
+        52: "the server sent an empty reply",
+        56: "the connection broke while receiving data",
+        60: "the server's TLS certificate could not be verified",
+    },
+}
 
 
 def raw_schema(spec: CliToolSpec) -> dict[str, Any]:
     """JSON schema of the tool's own arguments (its options, positionals and stdin)."""
-    properties = {name: _schema(option.type, option.description) for name, option in spec.schema_.options.items()}
-    properties |= {item.name: _schema(item.type, item.description) for item in spec.schema_.positional}
+    properties = {
+        name: _schema(option.type, option.description, option.pattern) for name, option in spec.schema_.options.items()
+    }
+    properties |= {item.name: _schema(item.type, item.description, item.pattern) for item in spec.schema_.positional}
     if spec.schema_.stdin is not None:
         properties[spec.schema_.stdin.name] = _schema("string", spec.schema_.stdin.description)
     required = [item.name for item in spec.schema_.positional if item.required]
@@ -74,8 +96,11 @@ def build(
     return Invocation(argv + values, stdin)
 
 
-async def run(spec: CliToolSpec, call: Invocation, cwd: Path | None) -> str:
-    """Run the call with the tool's timeout; stdout on success, ``ToolFailed`` otherwise."""
+async def run(spec: CliToolSpec, call: Invocation, cwd: Path | None, pass_env: Sequence[str] = ()) -> str:
+    """Run the call with the tool's timeout; stdout on success, ``ToolFailed`` otherwise.
+
+    ``pass_env``: names of server variables every tool gets (the server's ``--pass-env``).
+    """
     argv = call.argv
     try:
         process = await anyio.open_process(
@@ -84,6 +109,7 @@ async def run(spec: CliToolSpec, call: Invocation, cwd: Path | None) -> str:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
+            env=host_environment((*pass_env, *spec.env)),
             start_new_session=True,
         )
     except OSError as exc:
@@ -109,8 +135,19 @@ async def run(spec: CliToolSpec, call: Invocation, cwd: Path | None) -> str:
     out = b"".join(stdout).decode("utf-8", "replace")
     if code != 0:
         err = b"".join(stderr).decode("utf-8", "replace").strip()[-_STDERR_SHOWN:]
-        raise ToolFailed(f"tool {spec.name!r} exited with code {code}: {err or '(no stderr)'}")
+        raise ToolFailed(f"tool {spec.name!r} exited with code {code}{_meaning(spec, code)}: {err or '(no stderr)'}")
     return out
+
+
+def _meaning(spec: CliToolSpec, code: int) -> str:
+    """What an exit code means, where known: quiet tools (curl -s) often say nothing else."""
+    if code < 0:
+        try:
+            return f" (killed by {signal.Signals(-code).name})"
+        except ValueError:
+            return f" (killed by signal {-code})"
+    known = _EXIT_CODES.get(Path(spec.argv0()[0]).name, {}).get(code)
+    return f" ({known})" if known else ""
 
 
 async def _read_capped(stream: ByteReceiveStream, into: list[bytes]) -> None:
@@ -171,13 +208,20 @@ def _check(spec: CliToolSpec, merged: dict[str, Any]) -> None:
     for item in spec.schema_.positional:
         if item.required and item.name not in merged:
             raise InvalidArgument(f"tool {spec.name!r} needs argument {item.name!r}")
-    types: dict[str, ValueType] = {name: option.type for name, option in spec.schema_.options.items()}
-    types |= {item.name: item.type for item in spec.schema_.positional}
+    declared: dict[str, OptionSpec | PositionalSpec] = dict(spec.schema_.options)
+    declared |= {item.name: item for item in spec.schema_.positional}
     for name, value in merged.items():
-        if name in types and not _fits(types[name], value):
-            raise InvalidArgument(
-                f"tool {spec.name!r}: argument {name!r} must be {types[name]}, not {type(value).__name__}"
-            )
+        if name in declared:
+            _check_value(spec.name, name, declared[name], value)
+
+
+def _check_value(tool: str, name: str, declared: OptionSpec | PositionalSpec, value: Any) -> None:
+    if not _fits(declared.type, value):
+        raise InvalidArgument(f"tool {tool!r}: argument {name!r} must be {declared.type}, not {type(value).__name__}")
+    items = value if declared.type == "array" else [value]
+    if declared.pattern is not None and any(re.search(declared.pattern, str(item)) is None for item in items):
+        rule = f" ({declared.description})" if declared.description else ""
+        raise InvalidArgument(f"tool {tool!r}: argument {name!r} must match the pattern {declared.pattern!r}{rule}")
 
 
 def _fits(kind: ValueType, value: Any) -> bool:
@@ -208,10 +252,12 @@ def _label(spec: CliToolSpec, recipe: str | None) -> str:
     return f"tool {spec.name!r}" if recipe is None else f"recipe {spec.name}.{recipe}"
 
 
-def _schema(kind: ValueType, description: str) -> dict[str, Any]:
+def _schema(kind: ValueType, description: str, pattern: str | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": kind}
     if kind == "array":
-        schema["items"] = {"type": "string"}
+        schema["items"] = {"type": "string"} | ({"pattern": pattern} if pattern else {})
+    elif pattern:
+        schema["pattern"] = pattern
     if description:
         schema["description"] = description
     return schema

@@ -5,11 +5,15 @@ must be entered and left by the same task, so each connection has an owner task
 in the workspace's task group: it opens the client, then waits until asked to
 close. Calls come from any task. A connection that breaks is opened again on
 the next call.
+
+A server over stdio runs on the host with an allow-list environment (plus the
+SDK's few defaults), the server's ``--pass-env`` names and what its ``env`` declares.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -20,6 +24,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent, Tool
 
+from codemode.environment import host_environment
 from codemode.errors import ToolFailed, ToolNotFound
 from codemode.tools.spec import McpToolSpec, expand_env
 
@@ -29,10 +34,11 @@ logger = logging.getLogger(__name__)
 class McpServerTool:
     """One MCP server, connected lazily and kept alive."""
 
-    def __init__(self, spec: McpToolSpec, tasks: TaskGroup, cwd: str | None) -> None:
+    def __init__(self, spec: McpToolSpec, tasks: TaskGroup, cwd: str | None, pass_env: Sequence[str] = ()) -> None:
         self.spec = spec
         self._tasks = tasks
         self._cwd = cwd
+        self._pass_env = tuple(pass_env)
         self._client: Client | None = None
         self._stop = anyio.Event()
         self._lock = anyio.Lock()
@@ -93,7 +99,8 @@ class McpServerTool:
         spec = self.spec
         if spec.transport == "stdio":
             assert spec.command is not None
-            env = {key: expand_env(value) for key, value in spec.env.items()} or None
+            names, values = spec.passed_env()
+            env = host_environment((*self._pass_env, *names)) | values
             return StdioServerParameters(command=spec.command, args=spec.args, env=env, cwd=self._cwd)
         assert spec.url is not None
         headers = {key: expand_env(value) for key, value in spec.headers.items()}

@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from anyio.abc import TaskGroup
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from codemode.errors import InvalidArgument, ToolFailed, ToolNotFound
-from codemode.search import Document, bm25
+from codemode.record import Record
+from codemode.search import Document, rank
 from codemode.storage.base import Storage
 from codemode.tools import cli
 from codemode.tools.spec import CliToolSpec, HttpToolSpec, LoadedSpec, McpToolSpec, parse_tool_file
@@ -33,39 +35,54 @@ COLLECTION = "tools"
 Spec = CliToolSpec | McpToolSpec | HttpToolSpec
 
 
-class CallableInfo(BaseModel):
+class CallableInfo(Record):
     """Something a tool offers to call: a recipe, an HTTP endpoint, or an MCP server's tool."""
 
-    name: str
-    description: str = ""
-    input_schema: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field(description="Its name: tools.<tool>.<name>(...).")
+    description: str = Field(default="", description="What it does.")
+    input_schema: dict[str, Any] = Field(default_factory=dict, description="JSON schema of its keyword arguments.")
 
 
-class ToolInfo(BaseModel):
-    name: str
-    type: Literal["cli", "mcp", "http"]
-    description: str
-    tags: list[str]
+class ToolInfo(Record):
+    name: str = Field(description="The tool's name: tools.<name> in run_code.")
+    type: Literal["cli", "mcp", "http"] = Field(
+        description="'cli' (a command), 'mcp' (an MCP server) or 'http' (an HTTP API)."
+    )
+    description: str = Field(description="What the tool does.")
+    tags: list[str] = Field(description="Words to find it by (search_tools).")
     available: bool = Field(description="False if the tool cannot run here (see problem).")
-    problem: str | None = None
+    problem: str | None = Field(default=None, description="Why it cannot run here, if it cannot.")
     input_schema: dict[str, Any] | None = Field(
         default=None, description="Arguments of a direct call, tools.<name>(...) (CLI tools)."
     )
     callables: list[CallableInfo] = Field(
         default_factory=list, description="tools.<name>.<callable>(...): recipes, endpoints (MCP: see recipes)."
     )
-    score: float | None = Field(default=None, description="Search relevance (BM25), for search results.")
+    score: float | None = Field(
+        default=None,
+        description=(
+            "Search relevance, for search results: with the [semantic] extra, the cosine similarity to the query"
+            " plus a keyword bonus (at most 0.1); without it, the BM25 score."
+        ),
+    )
 
 
-class ToolList(BaseModel):
-    tools: list[ToolInfo]
-    problems: list[str] = Field(default_factory=list, description="Tool files that could not be loaded, and why.")
+class ToolList(Record):
+    tools: list[ToolInfo] = Field(description="The tools, by name.")
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Tool files that could not be loaded, and why; and files loaded with warnings (unknown fields).",
+    )
 
 
 class ToolRegistry:
-    def __init__(self, storage: Storage, cwd: Path | None = None) -> None:
+    def __init__(
+        self, storage: Storage, cwd: Path | None = None, collection: str = COLLECTION, pass_env: Sequence[str] = ()
+    ) -> None:
         self._storage = storage
+        self._collection = collection
         self._cwd = cwd
+        self._pass_env = tuple(pass_env)  # the server's --pass-env: every tool gets these too
         self._parsed: dict[str, LoadedSpec] = {}
         self._tasks: TaskGroup | None = None
         self._connections: dict[str, tuple[str, HttpTool | McpServerTool]] = {}
@@ -86,7 +103,8 @@ class ToolRegistry:
     async def search(self, query: str, limit: int = 10) -> list[ToolInfo]:
         infos = {info.name: info for info in (await self.list()).tools}
         documents = [Document(name, _search_fields(info)) for name, info in infos.items()]
-        return [infos[name].model_copy(update={"score": score}) for name, score in bm25(query, documents, limit)]
+        ranked = await rank(query, documents, limit)
+        return [infos[name].model_copy(update={"score": score}) for name, score in ranked]
 
     async def callables(self, tool: str) -> list[CallableInfo]:
         """What ``tools.<tool>.<x>`` can be: recipes, endpoints, or (connecting) an MCP server's tools."""
@@ -108,13 +126,14 @@ class ToolRegistry:
     ) -> Any:
         spec = await self._spec(tool)
         if isinstance(spec, CliToolSpec):
-            return await cli.run(spec, cli.build(spec, recipe, args, positional), self._cwd)
+            return await cli.run(spec, cli.build(spec, recipe, args, positional), self._cwd, self._pass_env)
         if positional:
             raise InvalidArgument(f"tool {tool!r} takes keyword arguments only")
         return await self._connection(spec).call(recipe, args)
 
     async def _spec(self, name: str) -> Spec:
         specs, problems = await self._load()
+        name = _resolve(name, specs)
         if name not in specs:
             broken = [problem for problem in problems if f"'{name}'" in problem or f"{name}.y" in problem]
             hint = f" ({broken[0]})" if broken else ""
@@ -136,7 +155,8 @@ class ToolRegistry:
 
             if self._tasks is None:
                 raise ToolFailed("MCP tools need a started session (the workspace is not open)")
-            connection = McpServerTool(spec, self._tasks, str(self._cwd) if self._cwd else None)
+            cwd = str(self._cwd) if self._cwd else None
+            connection = McpServerTool(spec, self._tasks, cwd, self._pass_env)
         if current is not None:
             self._retire(current[1])
         self._connections[spec.name] = (digest, connection)
@@ -147,7 +167,7 @@ class ToolRegistry:
             self._tasks.start_soon(connection.aclose)
 
     async def _load(self) -> tuple[dict[str, Spec], list[str]]:
-        files = await self._storage.read_all(COLLECTION)
+        files = await self._storage.read_all(self._collection)
         specs: dict[str, Spec] = {}
         problems: list[str] = []
         for file, raw in sorted(files.items()):
@@ -160,6 +180,7 @@ class ToolRegistry:
                 problems.append(f"{file}: a tool named {loaded.spec.name!r} is already defined; this file is ignored")
             else:
                 specs[loaded.spec.name] = loaded.spec
+                problems += [loaded.warning] if loaded.warning else []
         return specs, problems
 
     def _parse(self, file: str, raw: bytes) -> LoadedSpec:
@@ -169,8 +190,18 @@ class ToolRegistry:
         loaded = parse_tool_file(file, raw)
         if loaded.problem:
             logger.warning("tool skipped: %s", loaded.problem)
+        elif loaded.warning:
+            logger.warning("tool loaded: %s", loaded.warning)
         self._parsed[file] = loaded
         return loaded
+
+
+def _resolve(name: str, specs: dict[str, Spec]) -> str:
+    """``my_tool`` names the tool ``my-tool`` when no tool is called ``my_tool``: attributes cannot hold '-'."""
+    if name in specs:
+        return name
+    matches = [spec_name for spec_name in specs if spec_name.replace("-", "_") == name]
+    return matches[0] if len(matches) == 1 else name
 
 
 def _info(spec: Spec) -> ToolInfo:

@@ -17,20 +17,41 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
-_TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+_ENV_NAME_TEXT = r"[A-Za-z_][A-Za-z0-9_]*"
+_ENV_REFERENCE = re.compile(rf"\$\{{({_ENV_NAME_TEXT})\}}")
+_ENV_NAME = re.compile(_ENV_NAME_TEXT)
 ValueType = Literal["string", "integer", "number", "boolean", "array", "object"]
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # Unknown fields are kept, so that loading can name them in a warning (see unknown_fields).
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
-class OptionSpec(_Spec):
+class _ValueSpec(_Spec):
     type: ValueType = "string"
+    description: str = ""
+    pattern: str | None = Field(
+        default=None,
+        description="A regular expression every value (each item of an array) must contain, as JSON Schema's"
+        " `pattern` (beyond the seed format): `^[^@]` refuses values that start with '@'.",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class OptionSpec(_ValueSpec):
     short: str | None = Field(default=None, description="One-letter flag: `-s` instead of `--silent`.")
     flag: str | None = Field(default=None, description="The exact flag, when it is not `--<name>` (e.g. `-X`).")
-    description: str = ""
 
     @field_validator("short")
     @classmethod
@@ -40,11 +61,9 @@ class OptionSpec(_Spec):
         return value
 
 
-class PositionalSpec(_Spec):
+class PositionalSpec(_ValueSpec):
     name: str
-    type: ValueType = "string"
     required: bool = False
-    description: str = ""
 
 
 class StdinSpec(_Spec):
@@ -97,7 +116,10 @@ class _ToolSpec(_Spec):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _TOOL_NAME.fullmatch(value):
-            raise ValueError("must be a Python identifier (letters, digits, '_'), at most 64 characters")
+            raise ValueError(
+                "must be letters, digits, '_' and '-', starting with a letter or '_', at most 64 characters"
+                " (code reaches 'my-tool' as tools['my-tool'] or tools.my_tool)"
+            )
         return value
 
 
@@ -107,6 +129,16 @@ class CliToolSpec(_ToolSpec):
     timeout: float = Field(default=60.0, gt=0)
     schema_: CliSchema = Field(default_factory=CliSchema, alias="schema")
     recipes: dict[str, RecipeSpec] = Field(default_factory=dict)
+    env: list[str] = Field(
+        default_factory=list,
+        description="Names of server environment variables the command gets, beyond the allow-list"
+        " (beyond the seed format); the rest of the server's environment it never sees.",
+    )
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: list[str]) -> list[str]:
+        return _check_env_names(value)
 
     def argv0(self) -> list[str]:
         if self.command is None:
@@ -119,10 +151,26 @@ class McpToolSpec(_ToolSpec):
     transport: Literal["stdio", "streamable_http", "sse"] = "stdio"
     command: str | None = None
     args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] | list[str] = Field(
+        default_factory=dict,
+        description="Stdio servers: variables to set (`${VAR}` reads the server's), or a list of names of"
+        " server variables passed through; beyond these and the allow-list, the server's environment is not seen.",
+    )
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(default=60.0, gt=0, description="Seconds per call to the server's tools.")
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str] | list[str]) -> dict[str, str] | list[str]:
+        _check_env_names(list(value))
+        return value
+
+    def passed_env(self) -> tuple[list[str], dict[str, str]]:
+        """The names of server variables passed through, and the variables set (``${VAR}`` expanded)."""
+        if isinstance(self.env, list):
+            return self.env, {}
+        return [], {key: expand_env(value) for key, value in self.env.items()}
 
     @model_validator(mode="after")
     def _endpoint(self) -> McpToolSpec:
@@ -195,6 +243,7 @@ class LoadedSpec(BaseModel):
     file: str
     spec: CliToolSpec | McpToolSpec | HttpToolSpec | None = None
     problem: str | None = None
+    warning: str | None = Field(default=None, description="Loaded, but with fields that mean nothing here.")
     digest: str
 
 
@@ -214,11 +263,30 @@ def parse_tool_file(file: str, raw: bytes) -> LoadedSpec:
         problem = f"{file}: field 'type': unknown tool type {data['type']!r}; use 'cli', 'mcp' or 'http'"
         return LoadedSpec(file=file, digest=digest, problem=problem)
     try:
-        return LoadedSpec(file=file, digest=digest, spec=_SPEC.validate_python(data))
+        spec = _SPEC.validate_python(data)
     except ValidationError as exc:
         return LoadedSpec(file=file, digest=digest, problem=f"{file}: {_first_error(exc)}")
     except ValueError as exc:
         return LoadedSpec(file=file, digest=digest, problem=f"{file}: {exc}")
+    unknown = unknown_fields(spec)
+    warning = f"{file}: unknown field(s) {', '.join(map(repr, unknown))} ignored" if unknown else None
+    return LoadedSpec(file=file, digest=digest, spec=spec, warning=warning)
+
+
+def unknown_fields(model: BaseModel, path: str = "") -> list[str]:
+    """Dotted paths of the fields in ``model`` (and the specs inside it) that the format does not define."""
+    found = [f"{path}{key}" for key in model.model_extra or {}]
+    for name, field in type(model).model_fields.items():
+        label = f"{path}{field.alias or name}."
+        value = getattr(model, name)
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else None
+        if isinstance(value, BaseModel):
+            found += unknown_fields(value, label)
+        elif items is not None:
+            found += [
+                f for key, item in items if isinstance(item, BaseModel) for f in unknown_fields(item, f"{label}{key}.")
+            ]
+    return found
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -231,6 +299,15 @@ def _first_error(exc: ValidationError) -> str:
 
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
+
+
+def _check_env_names(names: list[str]) -> list[str]:
+    for name in names:
+        if not _ENV_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not an environment variable name: letters, digits and '_', not starting with a digit"
+            )
+    return names
 
 
 def expand_env(text: str) -> str:
