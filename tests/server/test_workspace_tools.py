@@ -148,6 +148,7 @@ async def test_the_tool_names_are_the_contract(client: Client):
         "run_code", "reset_session", "session_info", "open_session", "close_session", "list_sessions",
         "list_tools", "search_tools",
         "list_workflows", "search_workflows", "get_workflow", "add_workflow", "remove_workflow",
+        "list_skills", "search_skills", "get_skill", "create_skill", "delete_skill",
         "list_artifacts", "save_artifact", "load_artifact", "delete_artifact",
         "list_deps", "add_dep", "remove_dep", "sync_deps",
         "set_labels", "get_labels", "get_history", "fork_session", "export_session", "import_session",

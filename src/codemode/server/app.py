@@ -34,6 +34,7 @@ from codemode.server.lifecycle_tools import add_lifecycle_tools
 from codemode.server.registry import SessionRegistry, new_registry
 from codemode.server.session_tools import add_session_handle_tools, add_session_tools
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
+from codemode.server.skill_tools import add_skill_tools
 from codemode.server.snapshot_tools import add_snapshot_tools
 from codemode.server.workspace_tools import add_workspace_tools
 from codemode.workspace import Workspace
@@ -147,6 +148,7 @@ def create_server(settings: ServerSettings | None = None, registry: SessionRegis
     add_lifecycle_tools(server)
     add_snapshot_tools(server)
     add_workspace_tools(server, settings)
+    add_skill_tools(server)
     add_file_tools(server)
     return server
 

@@ -6,6 +6,8 @@ works on, so a workflow added here is invocable in every session at once.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -109,48 +111,70 @@ def _add_tool_tools(server: MCPServer) -> None:
         return result(found)
 
 
+@tool_errors
+async def list_workflows(ctx: Context) -> Annotated[CallToolResult, WorkflowList]:
+    """Saved workflows (name, description, parameters); run one in code with workflows.invoke(name, ...)."""
+    listing = WorkflowList(workflows=await state(ctx).workspace.workflows.list())
+    return result(listing)
+
+
+@tool_errors
+async def search_workflows(
+    query: WorkflowQuery, ctx: Context, limit: WorkflowLimit = 5
+) -> Annotated[CallToolResult, WorkflowList]:
+    """Find saved workflows by what they do, best match first (name, description, parameters, score)."""
+    found = WorkflowList(workflows=await state(ctx).workspace.workflows.search(query, limit))
+    return result(found)
+
+
+@tool_errors
+async def get_workflow(name: Name, ctx: Context) -> Annotated[CallToolResult, Workflow]:
+    """A saved workflow: its source code, description and parameters (to read or adapt it)."""
+    workflow = await state(ctx).workspace.workflows.get(name)
+    return result(workflow)
+
+
+@tool_errors
+async def add_workflow(
+    name: Name,
+    source: Annotated[str, Field(description="Python that defines `async def run(...)` (or `def run`).")],
+    ctx: Context,
+    description: Annotated[str, Field(description="What it does; else the module docstring.")] = "",
+) -> Annotated[CallToolResult, WorkflowInfo]:
+    """Save (or replace) a workflow. The source must compile and define run(); a broken one is refused."""
+    info = await state(ctx).workspace.workflows.add(name, source, description)
+    return result(info)
+
+
+@tool_errors
+async def remove_workflow(name: Name, ctx: Context) -> Annotated[CallToolResult, Removed]:
+    """Delete a saved workflow; removed is false when there was none of that name."""
+    removed = Removed(name=name, removed=await state(ctx).workspace.workflows.remove(name))
+    return result(removed)
+
+
+@dataclass(frozen=True)
+class WorkflowTool:
+    """One workflow tool: its handler (named after the tool, documented by its docstring), title and hints."""
+
+    handler: Callable[..., Awaitable[CallToolResult]]
+    title: str
+    annotations: ToolAnnotations
+
+
+WORKFLOW_TOOLS = (
+    WorkflowTool(list_workflows, "List workflows", READ),
+    WorkflowTool(search_workflows, "Search workflows", READ),
+    WorkflowTool(get_workflow, "Get a workflow", READ),
+    WorkflowTool(add_workflow, "Save a workflow", WRITE),
+    WorkflowTool(remove_workflow, "Remove a workflow", DELETE),
+)
+"""Also registered under py-code-mode's names by ``skill_tools``: one implementation, two names."""
+
+
 def _add_workflow_tools(server: MCPServer) -> None:
-    @server.tool(title="List workflows", annotations=READ)
-    @tool_errors
-    async def list_workflows(ctx: Context) -> Annotated[CallToolResult, WorkflowList]:
-        """Saved workflows (name, description, parameters); run one in code with workflows.invoke(name, ...)."""
-        listing = WorkflowList(workflows=await state(ctx).workspace.workflows.list())
-        return result(listing)
-
-    @server.tool(title="Search workflows", annotations=READ)
-    @tool_errors
-    async def search_workflows(
-        query: WorkflowQuery, ctx: Context, limit: WorkflowLimit = 5
-    ) -> Annotated[CallToolResult, WorkflowList]:
-        """Find saved workflows by what they do, best match first (name, description, parameters, score)."""
-        found = WorkflowList(workflows=await state(ctx).workspace.workflows.search(query, limit))
-        return result(found)
-
-    @server.tool(title="Get a workflow", annotations=READ)
-    @tool_errors
-    async def get_workflow(name: Name, ctx: Context) -> Annotated[CallToolResult, Workflow]:
-        """A saved workflow: its source code, description and parameters (to read or adapt it)."""
-        workflow = await state(ctx).workspace.workflows.get(name)
-        return result(workflow)
-
-    @server.tool(title="Save a workflow", annotations=WRITE)
-    @tool_errors
-    async def add_workflow(
-        name: Name,
-        source: Annotated[str, Field(description="Python that defines `async def run(...)` (or `def run`).")],
-        ctx: Context,
-        description: Annotated[str, Field(description="What it does; else the module docstring.")] = "",
-    ) -> Annotated[CallToolResult, WorkflowInfo]:
-        """Save (or replace) a workflow. The source must compile and define run(); a broken one is refused."""
-        info = await state(ctx).workspace.workflows.add(name, source, description)
-        return result(info)
-
-    @server.tool(title="Remove a workflow", annotations=DELETE)
-    @tool_errors
-    async def remove_workflow(name: Name, ctx: Context) -> Annotated[CallToolResult, Removed]:
-        """Delete a saved workflow; removed is false when there was none of that name."""
-        removed = Removed(name=name, removed=await state(ctx).workspace.workflows.remove(name))
-        return result(removed)
+    for tool in WORKFLOW_TOOLS:
+        server.add_tool(tool.handler, title=tool.title, annotations=tool.annotations)
 
 
 def _add_artifact_tools(server: MCPServer) -> None:

@@ -1,0 +1,41 @@
+"""py-code-mode-mcp's skill tools: the workflow tools under the names its clients call.
+
+py-code-mode calls workflows "skills" (``skills.invoke`` is ``workflows.invoke`` in code, and a
+``skills/`` folder is read as workflows), so ``list_skills`` & co. are the very same handlers as
+``list_workflows`` & co., registered a second time: same arguments, results and errors.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from mcp.server.mcpserver import MCPServer
+
+from codemode.server.workspace_tools import WORKFLOW_TOOLS, WorkflowTool
+
+SKILL_NAMES = {
+    "list_workflows": ("list_skills", "List skills"),
+    "search_workflows": ("search_skills", "Search skills"),
+    "get_workflow": ("get_skill", "Get a skill"),
+    "add_workflow": ("create_skill", "Create a skill"),
+    "remove_workflow": ("delete_skill", "Delete a skill"),
+}
+"""Workflow tool → (py-code-mode's tool name, title). get_skill has no py-code-mode tool; it mirrors get_workflow."""
+
+
+def add_skill_tools(server: MCPServer) -> None:
+    for tool in WORKFLOW_TOOLS:
+        name, title = SKILL_NAMES[tool.handler.__name__]
+        server.add_tool(
+            tool.handler, name=name, title=title, description=_description(tool), annotations=tool.annotations
+        )
+
+
+def _description(tool: WorkflowTool) -> str:
+    """The workflow tool's own description, after a line saying which tool this is another name for."""
+    workflow_name = tool.handler.__name__
+    alias = (
+        f"The py-code-mode name of {workflow_name}: same arguments, same result. "
+        "Skills are workflows here (in code, skills.invoke is workflows.invoke)."
+    )
+    return f"{alias}\n\n{inspect.cleandoc(tool.handler.__doc__ or '')}"
