@@ -32,6 +32,7 @@ from pydantic import Field, ValidationError
 
 from codemode.errors import ArtifactNotFound, CodemodeError, InvalidArgument, LimitExceeded
 from codemode.names import validate_name
+from codemode.offload import INLINE_BYTES, run_sized
 from codemode.record import Record
 from codemode.storage.base import Storage, skip_entry
 
@@ -88,7 +89,8 @@ class ArtifactStore:
         self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None
     ) -> ArtifactInfo:
         validate_name(name, "artifact name")
-        payload, kind = _encode(data)
+        # JSON data's encoded size is unknown before encoding it: containers always go to a thread.
+        payload, kind = await run_sized(INLINE_BYTES + 1 if isinstance(data, dict | list) else 0, _encode, data)
         if len(payload) > self.max_bytes:
             raise LimitExceeded(f"artifact {name!r} is {len(payload):,} bytes; the limit is {self.max_bytes:,} bytes")
         _check_metadata(metadata)
@@ -115,7 +117,7 @@ class ArtifactStore:
 
     async def load(self, name: str) -> Any:
         payload, info = await self.load_raw(name)
-        return _decode(payload, info.kind)
+        return await run_sized(len(payload), _decode, payload, info.kind)
 
     async def load_raw(self, name: str) -> tuple[bytes, ArtifactInfo]:
         """The stored bytes and the record, for callers that serve them as they are (MCP resources)."""
@@ -220,9 +222,7 @@ async def _resolve(record: _StoredRecord, payload: bytes) -> _StoredRecord | Non
 
 
 async def _sha256(payload: bytes) -> str:
-    if len(payload) < 1024 * 1024:
-        return hashlib.sha256(payload).hexdigest()
-    return await anyio.to_thread.run_sync(lambda: hashlib.sha256(payload).hexdigest())  # releases the GIL
+    return await run_sized(len(payload), lambda: hashlib.sha256(payload).hexdigest())  # releases the GIL
 
 
 def _encode(data: Any) -> tuple[bytes, Kind]:

@@ -40,6 +40,7 @@ from codemode.executors._results import from_worker
 from codemode.executors.base import Exchange, Executor
 from codemode.executors.process import format_bytes
 from codemode.executors.snapshot_ops import MAGIC
+from codemode.offload import run_sized
 from codemode.record import Record
 from codemode.storage.base import Storage
 
@@ -164,7 +165,7 @@ async def take(executor: Executor, max_bytes: int, timeout: float | None) -> Sna
         raise _translate(exc, "taken", max_bytes) from None
     finally:
         await anyio.to_thread.run_sync(_remove, exchange.host_dir / name)
-    header = parse_header(data)
+    header = await run_sized(len(data), parse_header, data)
     info = from_worker(
         "snapshot",
         lambda: SnapshotInfo(
@@ -185,7 +186,7 @@ async def restore(executor: Executor, snapshot: Snapshot, max_bytes: int, timeou
             f"the snapshot has {format_bytes(len(snapshot.data))}, more than this session's limit of "
             f"{format_bytes(max_bytes)} (--max-snapshot-size)"
         )
-    parse_header(snapshot.data)
+    await run_sized(len(snapshot.data), parse_header, snapshot.data)
     exchange = await _exchange(executor)
     if not exchange.separate_process:
         raise SnapshotUnavailable(

@@ -360,3 +360,14 @@ async def test_an_unknown_operation_fails_clearly_and_the_session_goes_on(sessio
     with pytest.raises(OperationFailed, match="UnknownOperation: this worker has no operation 'nope'"):
         await session.executor.request("nope")
     assert (await session.run("1 + 1")).value == 2
+
+
+async def test_operation_modules_load_when_first_used(session: Session):
+    # What snapshots and commands import stays out of a worker that never uses them (memory per session).
+    probe = "import sys\nsorted(name for name in ('pickle', 'subprocess', 'shutil') if name in sys.modules)"
+    assert (await session.run(probe)).value == []
+    await session.executor.request("user_names")
+    assert (await session.run(probe)).value == []
+    with pytest.raises(OperationFailed, match="UnknownOperation"):  # looks through every module, loading each
+        await session.executor.request("nope")
+    assert (await session.run(probe)).value == ["pickle", "shutil", "subprocess"]

@@ -29,15 +29,30 @@ def user_names(interp: Any, params: dict[str, Any]) -> list[str]:
 HANDLERS: dict[str, Handler] = {"user_names": user_names}
 
 
-def collect(load: Callable[[str], Any]) -> dict[str, Handler]:
+class Handlers:
+    """The handlers of ``MODULES``, each module loaded when an operation is first not found in those loaded.
+
+    Loading on demand keeps what they import (pickle, subprocess, shutil) out of every
+    worker that never takes a snapshot or runs a command: a few MB of memory per session.
+    """
+
+    def __init__(self, load: Callable[[str], Any]) -> None:
+        self._load = load
+        self._pending = list(MODULES)
+        self._handlers: dict[str, Handler] = {}
+
+    def get(self, op: str) -> Handler | None:
+        while op not in self._handlers and self._pending:
+            self._handlers.update(self._load(self._pending.pop(0)).HANDLERS)
+        return self._handlers.get(op)
+
+
+def collect(load: Callable[[str], Any]) -> Handlers:
     """All handlers: ``load(name)`` returns the sibling module ``name``."""
-    handlers: dict[str, Handler] = {}
-    for name in MODULES:
-        handlers.update(load(name).HANDLERS)
-    return handlers
+    return Handlers(load)
 
 
-def run(handlers: dict[str, Handler], interp: Any, op: str, params: dict[str, Any]) -> dict[str, Any]:
+def run(handlers: Handlers, interp: Any, op: str, params: dict[str, Any]) -> dict[str, Any]:
     """``{"result": ...}`` or ``{"error": {"type", "message"}}``: the reply's content."""
     handler = handlers.get(op)
     if handler is None:

@@ -25,6 +25,7 @@ from codemode.executors.base import ExecutionLimits
 from codemode.executors.cgroups import WorkerCgroup
 from codemode.executors.sandbox import Launcher
 from codemode.models import RuntimeInfo
+from codemode.offload import run_sized
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ WORKER_PATH = Path(__file__).with_name("worker.py")
 _SHUTDOWN_WAIT = 1.0
 _STARTUP_ERRORS_CAP = 8192
 _REAP_WAIT = 1.0
-_DECODE_INLINE_BYTES = 1 << 20
 
 
 @dataclass
@@ -197,10 +197,7 @@ class WorkerProcess:
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 raise WorkerExited() from None
             try:
-                if self._decoder.buffered + len(data) > _DECODE_INLINE_BYTES:  # a big frame may end here:
-                    messages = await anyio.to_thread.run_sync(self._decoder.feed, data)  # off the event loop
-                else:
-                    messages = self._decoder.feed(data)
+                messages = await run_sized(self._decoder.buffered + len(data), self._decoder.feed, data)
                 self._inbox.extend(protocol.check_from_worker(message) for message in messages)
             except protocol.FrameError as exc:
                 logger.warning("worker %s broke the protocol and is killed: %s", self.pid, exc)
