@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from codemode import (
     SubprocessExecutor,
 )
 from codemode.errors import DepsError
+from codemode.executors.sandbox import SandboxConfig
 from codemode.storage.redis import RedisStorage
 from tests.conftest import REDIS_URL, drop_prefix, open_redis_storage, redis_prefix
 
@@ -55,6 +57,31 @@ async def test_an_inprocess_config_gives_tools_timeout_and_deps(tmp_path: Path, 
 async def test_an_explicit_timeout_beats_the_config(workspace: Path):
     executor = InProcessExecutor(config=InProcessConfig(default_timeout=5))
     assert Session(FileStorage(workspace), executor, timeout=None).default_timeout is None
+
+
+SHOW_VARIABLE = "name: show\ndescription: Print a variable\ncommand: sh -c 'echo \"[$CODEMODE_TEST_PASSED]\"'\n"
+CONSTRUCTIONS: dict[str, Callable[[Path, SandboxConfig], Session]] = {
+    "explicit executor": lambda base, box: Session(FileStorage(base), SubprocessExecutor(sandbox=box)),
+    "executor with a config": lambda base, box: Session(
+        FileStorage(base), SubprocessExecutor(config=SubprocessConfig(), sandbox=box)
+    ),
+    "sandbox argument": lambda base, box: Session(FileStorage(base), "subprocess", sandbox=box),
+    "from_base with an executor": lambda base, box: Session.from_base(base, executor=SubprocessExecutor(sandbox=box)),
+}
+
+
+@pytest.mark.parametrize("construction", CONSTRUCTIONS)
+@pytest.mark.parametrize(("pass_env", "seen"), [(("CODEMODE_TEST_PASSED",), "passed-31"), ((), None)])
+async def test_tools_get_the_variables_the_executors_sandbox_passes_to_the_worker(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, construction: str, pass_env: tuple[str, ...], seen: str | None
+):
+    monkeypatch.setenv("CODEMODE_TEST_PASSED", "passed-31")
+    (workspace / "tools").mkdir()
+    (workspace / "tools" / "show.yaml").write_text(SHOW_VARIABLE)
+    async with CONSTRUCTIONS[construction](workspace, SandboxConfig(pass_env=pass_env)) as session:
+        in_tool = await session.run("tools.show()")
+        in_worker = await session.run("import os; os.environ.get('CODEMODE_TEST_PASSED')")
+        assert (in_tool.value, in_worker.value) == (f"[{seen or ''}]\n", seen)
 
 
 def test_an_unknown_config_option_names_the_allowed_ones():

@@ -14,6 +14,7 @@ from mcp import Client
 from codemode import Session
 from codemode.errors import InvalidArgument, Unavailable
 from codemode.executors.base import ExecutionLimits
+from codemode.executors.js_ops import node_binds
 from tests.security.conftest import sandbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
@@ -87,6 +88,36 @@ async def test_javascript_runs_in_the_session_directory(session: Session):
 async def test_javascript_runs_inside_the_sandbox(session: Session, workspace: Path):
     code = f"[require('os').hostname(), require('fs').existsSync({str(workspace)!r})]"
     assert (await js(session, code)).value == ["codemode", False]
+
+
+@pytest.mark.usefixtures("sandbox")
+@pytest.mark.parametrize(("prefix", "shown"), [("node-prefix", "node-prefix"), ("home", "home/bin/node")])
+async def test_a_node_installed_outside_usr_runs_in_the_sandbox(
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch, prefix: str, shown: str
+):
+    """Only /usr and the interpreter are in the sandbox: the node found on the PATH is shown there too.
+
+    Its installation directory, unless that is the home directory (then the binary alone).
+    """
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    installed = tmp_path / prefix / "bin" / "node"  # under /tmp: the sandbox has a private /tmp
+    installed.parent.mkdir(parents=True)
+    _link_or_copy(Path(os.path.realpath(shutil.which("node") or "")), installed)
+    monkeypatch.setenv("PATH", f"{installed.parent}{os.pathsep}{os.environ['PATH']}")
+    assert node_binds(str(tmp_path / "workers")) == (str(tmp_path / shown),)
+    (installed.parent / "beside-node").write_text("")
+    async with Session.from_base(workspace, timeout=10, sandbox="bwrap") as session:
+        assert session.supports("javascript")
+        code = f"[process.execPath, require('fs').existsSync({str(installed.parent / 'beside-node')!r}), 6 * 7]"
+        assert (await js(session, code)).value == [str(installed), prefix == "node-prefix", 42]
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link where one can be made (a 100 MB binary), else a copy (node here needs no files beside it)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 async def test_python_and_javascript_share_the_run_count_and_python_stays_the_default(session: Session):

@@ -9,13 +9,13 @@ errors come with their stack. The result has the same shape as a Python run's.
 
 from __future__ import annotations
 
-import shutil
 import time
 from typing import Any, Literal
 
 from codemode.errors import InvalidArgument, OperationFailed, Unavailable
 from codemode.executors._results import from_worker
 from codemode.executors.base import ExecutionLimits, Executor
+from codemode.executors.js_ops import find_node
 from codemode.models import ErrorInfo, ExecutionResult
 
 Language = Literal["python", "javascript"]
@@ -29,16 +29,18 @@ def check_language(language: object) -> None:
 
 
 def available() -> bool:
-    """True if Node.js is installed (``node`` on the PATH)."""
-    return shutil.which("node") is not None
+    """True if Node.js is installed (``node`` on the PATH); a sandboxed worker is shown it (``js_ops.node_binds``)."""
+    return find_node() is not None
 
 
 async def run(executor: Executor, code: str, *, count: int, timeout: float | None) -> ExecutionResult:
     """Run ``code`` in the session's JavaScript context; the caller holds the session's run lock."""
-    if not available():
+    node = find_node()
+    if node is None:
         raise Unavailable("JavaScript needs Node.js: install it so that `node` is on the PATH (supports('javascript'))")
     limits: ExecutionLimits = getattr(executor, "limits", None) or ExecutionLimits()
     params = {
+        "node": node,
         "code": code,
         "count": count,
         "timeout": timeout,

@@ -42,13 +42,13 @@ from codemode.session_files import FileEntry
 from codemode.session_setup import (  # DEFAULT and make_executor stay importable from here
     DEFAULT,
     ExecutorName,
+    WorkspaceOptions,
     check_executor,
     check_storage,
     make_executor,
     resolve_timeout,
     sandbox_config,
-    venv_cache,
-    workspace_for,
+    session_workspace,
 )
 from codemode.session_state import StateMethods
 from codemode.session_workspace import WorkspaceMethods
@@ -78,13 +78,14 @@ class Session(WorkspaceMethods, StateMethods):
     ) -> None:
         self._limits = limits or ExecutionLimits()
         self._callbacks = CallbackSet(callbacks)
+        confinement = sandbox_config(sandbox)
         if executor is None or isinstance(executor, str):
-            executor = make_executor(executor or "subprocess", self._limits, sandbox_config(sandbox))
+            executor = make_executor(executor or "subprocess", self._limits, confinement)
         check_executor(executor)
         config = getattr(executor, "config", None)
         self._temporary_venvs: Path | None = None  # removed on close
         if workspace is None:
-            workspace, self._temporary_venvs = workspace_for(check_storage(storage), config)
+            workspace, self._temporary_venvs = session_workspace(check_storage(storage), executor, confinement)
         self.workspace = workspace
         self._executor = executor
         default = config.default_timeout if config is not None else 30.0
@@ -132,26 +133,22 @@ class Session(WorkspaceMethods, StateMethods):
 
         ``sandbox``: ``"auto"`` confines the worker with bubblewrap where it works, ``"bwrap"`` requires it,
         ``"none"`` runs it as an ordinary process; a :class:`SandboxConfig` also sets the network and
-        the environment variables passed through (to the worker and to tools).
+        the variables passed through (to the worker and to tools; an executor object's own ``sandbox`` does).
         ``allow_source_builds``: installs may build source distributions, which runs the package's
         code on this host, outside the sandbox (default: wheels only).
         """
-        directory = Path(base).expanduser().resolve()
         limits = limits or ExecutionLimits()
         confinement = sandbox_config(sandbox)
-        temporary, venvs = venv_cache(cache_venv)
-        workspace = Workspace(
-            FileStorage(directory),
-            cwd=directory,
+        if isinstance(executor, str):
+            executor = make_executor(executor, limits, confinement)
+        options = WorkspaceOptions(  # the working directory is the storage's, base
             extra_deps=extra_deps or (),
             allow_runtime_deps=allow_runtime_deps,
             allow_source_builds=allow_source_builds,
             python=python_version,
-            venvs=venvs,
-            pass_env=confinement.pass_env,
+            cache_venv=cache_venv,
         )
-        if isinstance(executor, str):
-            executor = make_executor(executor, limits, confinement)
+        workspace, temporary = session_workspace(FileStorage(base), executor, confinement, options)
         session = cls(
             executor=executor,
             workspace=workspace,

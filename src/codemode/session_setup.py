@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -77,26 +79,70 @@ def check_executor(executor: object) -> None:
         )
 
 
-def workspace_for(storage: Storage, config: ExecutorConfig | None) -> tuple[Workspace, Path | None]:
-    """The workspace of ``Session(storage, executor)``: an executor's config adds tools, deps, the Python.
+@dataclass(frozen=True)
+class WorkspaceOptions:
+    """What a workspace is made of beyond its storage; :meth:`build` is the one place it becomes a ``Workspace``.
 
-    Also the temporary directory of its venvs, which the session removes on close (None if venvs are cached).
+    ``Session.from_base``, ``Session(storage, executor)`` (from the executor's config) and the
+    server each fill one.
     """
-    cwd = storage.base_path if isinstance(storage, FileStorage) else None
-    if config is None:
-        return Workspace(storage, cwd=cwd), None
-    is_subprocess = isinstance(config, SubprocessConfig)
-    temporary, venvs = venv_cache(not is_subprocess or config.cache_venv)
-    workspace = Workspace(
-        storage,
-        cwd=cwd,
-        extra_deps=config.extra_deps(),
-        allow_runtime_deps=config.allow_runtime_deps,
-        python=config.python_version if is_subprocess else None,
-        venvs=venvs,
-        tools_path=config.tools_path,
-    )
-    return workspace, temporary
+
+    cwd: Path | None = None  # None: a FileStorage's directory
+    extra_deps: Sequence[str] = ()
+    allow_runtime_deps: bool = True
+    allow_source_builds: bool = False
+    python: str | None = None
+    cache_venv: bool = True
+    tools_path: Path | None = None
+    tool_storage: Storage | None = None
+
+    @classmethod
+    def of_config(cls, config: ExecutorConfig | None) -> WorkspaceOptions:
+        """py-code-mode's executor config: tools, deps and, for a subprocess, the Python and its venv."""
+        if config is None:
+            return cls()
+        is_subprocess = isinstance(config, SubprocessConfig)
+        return cls(
+            extra_deps=config.extra_deps(),
+            allow_runtime_deps=config.allow_runtime_deps,
+            python=config.python_version if is_subprocess else None,
+            cache_venv=config.cache_venv if is_subprocess else True,
+            tools_path=config.tools_path,
+        )
+
+    def build(self, storage: Storage, pass_env: Sequence[str]) -> tuple[Workspace, Path | None]:
+        """The workspace (its tools get ``pass_env`` too), and the temporary directory of its venvs.
+
+        Whoever closes the workspace removes that directory; it is None if venvs are cached.
+        """
+        temporary, venvs = venv_cache(self.cache_venv)
+        workspace = Workspace(
+            storage,
+            cwd=self.cwd or (storage.base_path if isinstance(storage, FileStorage) else None),
+            extra_deps=self.extra_deps,
+            allow_runtime_deps=self.allow_runtime_deps,
+            allow_source_builds=self.allow_source_builds,
+            python=self.python,
+            venvs=venvs,
+            tool_storage=self.tool_storage,
+            tools_path=self.tools_path,
+            pass_env=pass_env,
+        )
+        return workspace, temporary
+
+
+def session_workspace(
+    storage: Storage, executor: Executor, sandbox: SandboxConfig, options: WorkspaceOptions | None = None
+) -> tuple[Workspace, Path | None]:
+    """A session's own workspace: ``options``, else those of the executor's config (see ``build``).
+
+    Its tools get the variables the executor's workers get, so code sees one environment
+    whether it reads a variable itself or through a tool: the executor's sandbox config's
+    ``pass_env`` (``sandbox``'s for an executor without one, the in-process executor).
+    """
+    options = options or WorkspaceOptions.of_config(getattr(executor, "config", None))
+    own = getattr(executor, "sandbox", None)
+    return options.build(storage, (own if isinstance(own, SandboxConfig) else sandbox).pass_env)
 
 
 def venv_cache(cache: bool) -> tuple[Path | None, VenvCache | None]:

@@ -59,6 +59,7 @@ async def test_a_snapshot_file_the_worker_swaps_for_a_link_or_a_fifo_is_refused(
     secret = tmp_path / "server-secret.txt"
     secret.write_text("server-secret-2718")
     async with _session(workspace) as session:
+        await session.snapshot_state()  # the worker loads its snapshot operations on first use: load them to swap
         swapped = await session.run(SWAP_SNAPSHOT_FILE.format(plant=plant.format(secret=str(secret))))
         assert swapped.error is None, swapped.error
         with anyio.fail_after(20), pytest.raises(SnapshotError, match="snapshot file"):

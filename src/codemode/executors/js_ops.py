@@ -4,7 +4,8 @@ Standard library only (see :mod:`ops`). Node runs ``js_driver.js`` as a child of
 worker, started on first use, so it shares the worker's sandbox, cgroup, limits and
 network mode. It reads requests and writes replies on two private pipes; what the
 code prints goes to node's stdout and stderr, which are read here, capped like a
-command's output (:class:`command_ops.Pipes`).
+command's output (:class:`command_ops.Pipes`). The host finds node with :func:`find_node` here
+too, and :func:`node_binds` says what a sandbox must show of it.
 """
 
 from __future__ import annotations
@@ -99,15 +100,39 @@ class NodeContext:
                 stream.close()
 
 
+def find_node() -> str | None:
+    """The ``node`` on the PATH, links resolved: the binary the host finds and tells the worker to run."""
+    found = shutil.which("node")
+    return os.path.realpath(found) if found else None
+
+
+def node_binds(private: str) -> tuple[str, ...]:
+    """What a sandbox must show for :func:`find_node`'s node to run (nothing if there is none).
+
+    Its installation, the parent of its ``bin/`` (libraries beside it: conda, a tarball), unless
+    that holds ``private`` or the home directory (``~/bin/node``, ``~/.local/bin/node``): then the binary alone.
+    """
+    node = find_node()
+    if node is None:
+        return ()
+    directory = os.path.dirname(node)
+    prefix = os.path.dirname(directory) if os.path.basename(directory) == "bin" else directory
+    hidden = (os.path.realpath(private), os.path.realpath(os.path.expanduser("~")))
+    return (node,) if any(os.path.commonpath((prefix, path)) == prefix for path in hidden) else (prefix,)
+
+
 _CONTEXTS: weakref.WeakKeyDictionary[Any, NodeContext] = weakref.WeakKeyDictionary()
 
 
 def _context(interp: Any, params: dict[str, Any]) -> NodeContext:
     found = _CONTEXTS.get(interp)
     if found is None:
-        node = shutil.which("node")
+        # By the path the host found: the sandbox shows it there, and the worker's PATH may not name it.
+        node = params.get("node") or find_node()
         if node is None:
             raise JavaScriptUnavailable("Node.js (node) is not on the PATH where the session runs")
+        if not os.path.exists(node):
+            raise JavaScriptUnavailable(f"{node} is not where the session runs (installed after it started?)")
         found = NodeContext(node, params["output_cap"], params["value_cap"])
         _CONTEXTS[interp] = found
         weakref.finalize(interp, found.kill)  # an interpreter replaced by a restart takes its node with it

@@ -258,7 +258,7 @@ class Launcher:
     mode: Literal["bwrap", "none"]
     workdir: WorkerDir
     libraries: tuple[Path, ...] = ()
-    """Host directories every worker may read (bound read-only at the same path): the snapshot serializer."""
+    """Host paths every worker may read (bound read-only at the same path): the snapshot serializer, node."""
 
     @property
     def sandboxed(self) -> bool:
@@ -372,7 +372,7 @@ def _ro_binds(paths: list[Path]) -> list[str]:
 
 def _outermost(paths: list[Path]) -> list[Path]:
     """Drop paths inside ``/usr`` (bound already) or inside another path of the list."""
-    unique = sorted({path for path in paths if path.is_dir() and not path.is_relative_to("/usr")})
+    unique = sorted({path for path in paths if path.exists() and not path.is_relative_to("/usr")})
     kept: list[Path] = []
     for path in unique:
         if not any(path.is_relative_to(other) for other in kept):

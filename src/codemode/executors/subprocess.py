@@ -15,6 +15,7 @@ import math
 import sys
 import time
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,7 +24,7 @@ from anyio.abc import TaskGroup
 
 from codemode.config import SubprocessConfig
 from codemode.errors import CodemodeError, InvalidArgument, LimitExceeded, OperationFailed, WorkerError
-from codemode.executors import protocol, serializer
+from codemode.executors import js_ops, protocol, serializer
 from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
 from codemode.executors.base import (
     LIVE_OUTPUT_INTERVAL,
@@ -131,7 +132,8 @@ class SubprocessExecutor(ExecutorBase):
                 warn_unconfined(self.sandbox)
             workdir = await anyio.to_thread.run_sync(WorkerDir.create, self.sandbox.state_dir)
             self._serializer = await anyio.to_thread.run_sync(serializer.install, self.sandbox.state_dir)
-            libraries = (self._serializer.path,) if self._serializer.path else ()
+            shown = (self._serializer.path, *js_ops.node_binds(str(workdir.root.parent)))  # JavaScript runs node
+            libraries = tuple(Path(path) for path in shown if path)
             self._launcher = Launcher(self.sandbox, mode, workdir, libraries)
         return await WorkerProcess.spawn(self.python, self.limits, self._launcher)
 

@@ -12,6 +12,7 @@ from codemode.executors.base import ExecutionLimits, Executor
 from codemode.executors.sandbox import SandboxConfig
 from codemode.history import HistoryLimits
 from codemode.session import Session, make_executor
+from codemode.session_setup import WorkspaceOptions
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
 from codemode.workspace import Workspace
@@ -121,17 +122,18 @@ class ServerSettings(BaseModel):
         # Tools are local files (base's tools/) unless the data is in base itself, or Redis holds them too.
         in_base = self.storage == "file" and self.storage_path is None
         tool_storage = None if in_base or self.redis_tools else FileStorage(base)
-        return Workspace(
-            storage,
+        options = WorkspaceOptions(
             cwd=base,
             extra_deps=self.extra_deps,
             allow_runtime_deps=self.allow_runtime_deps,
             allow_source_builds=self.allow_source_builds,
             python=self.python_version,
-            tool_storage=tool_storage,
             tools_path=self.tools_path.expanduser().resolve() if self.tools_path else None,
-            pass_env=self.sandbox.pass_env,
+            tool_storage=tool_storage,
         )
+        # Every session's executor is made with self.sandbox: tools get what its workers get.
+        workspace, _ = options.build(storage, self.sandbox.pass_env)  # venvs cached: no temporary directory
+        return workspace
 
     def make_executor(self) -> Executor:
         return make_executor(self.executor, self.limits, self.sandbox)
