@@ -28,6 +28,7 @@ from codemode.executors.subprocess import SubprocessExecutor
 from codemode.history import HistoryEntry, HistoryLimits
 from codemode.manager import SessionManager
 from codemode.models import ErrorInfo, ExecutionResult, RuntimeInfo, SessionInfo
+from codemode.quota import StorageQuota
 from codemode.session import Session
 from codemode.session_store import NamedSessionInfo, SessionDocument
 from codemode.snapshots import RestoreResult, Snapshot, SnapshotInfo, SnapshotStore
@@ -70,6 +71,7 @@ __all__ = [
     "SnapshotStore",
     "SnapshotUnavailable",
     "Storage",
+    "StorageQuota",
     "SubprocessConfig",
     "SubprocessExecutor",
     "WorkerError",

@@ -33,6 +33,7 @@ from pydantic import Field, ValidationError
 from codemode.errors import ArtifactNotFound, CodemodeError, InvalidArgument, LimitExceeded
 from codemode.names import validate_name
 from codemode.offload import INLINE_BYTES, run_sized
+from codemode.quota import StorageQuota, check_room
 from codemode.record import Record
 from codemode.storage.base import Storage, skip_entry
 
@@ -80,9 +81,10 @@ class _StoredRecord(ArtifactInfo):
 class ArtifactStore:
     """Save, load, list and delete artifacts in a storage backend."""
 
-    def __init__(self, storage: Storage, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, storage: Storage, max_bytes: int = DEFAULT_MAX_BYTES, quota: StorageQuota | None = None) -> None:
         self._storage = storage
         self.max_bytes = max_bytes
+        self.quota = quota or StorageQuota()
         self._writing = anyio.Lock()  # saves and deletes of this process, one at a time: steps never interleave
 
     async def save(
@@ -96,6 +98,7 @@ class ArtifactStore:
         _check_metadata(metadata)
         digest = await _sha256(payload)
         async with self._writing:
+            await self._check_quota(name, len(payload))
             previous = await self._current(name)
             now = datetime.now(UTC)
             record = _StoredRecord(
@@ -180,6 +183,19 @@ class ArtifactStore:
         current = (await _resolve(record, payload) if record else None) or self._bare_record(name, payload)
         return current.model_copy(update={"saving": False, "previous": None})  # one level of history, never a chain
 
+    async def _check_quota(self, name: str, size: int) -> None:
+        records = await self._storage.read_all(META)
+        stored = {key.removesuffix(".json"): _recorded_size(raw) for key, raw in records.items()}
+        check_room(
+            "the workspace's artifacts",
+            stored,
+            name,
+            size,
+            max_bytes=self.quota.artifacts_bytes,
+            max_count=self.quota.artifacts_count,
+            remedy="delete artifacts that are no longer needed (artifacts.delete(name) or delete_artifact)",
+        )
+
     async def _record(self, name: str) -> _StoredRecord | None:
         return _parse_record(name, await self._storage.read(META, f"{name}.json"))
 
@@ -223,6 +239,15 @@ async def _resolve(record: _StoredRecord, payload: bytes) -> _StoredRecord | Non
 
 async def _sha256(payload: bytes) -> str:
     return await run_sized(len(payload), lambda: hashlib.sha256(payload).hexdigest())  # releases the GIL
+
+
+def _recorded_size(raw: bytes) -> int:
+    """The size a record states (0 for one that cannot be read: it is skipped by listings too)."""
+    try:
+        size = json.loads(raw).get("size")
+    except (ValueError, AttributeError):
+        return 0
+    return size if isinstance(size, int) and size > 0 else 0
 
 
 def _encode(data: Any) -> tuple[bytes, Kind]:

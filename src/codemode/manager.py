@@ -17,6 +17,7 @@ from typing import Any
 from codemode.errors import CodemodeError, InvalidArgument, Unavailable
 from codemode.labels import validate_labels
 from codemode.names import validate_name
+from codemode.quota import StorageQuota
 from codemode.session import Session
 from codemode.session_files import pack_files, unpack_files
 from codemode.session_store import (
@@ -99,11 +100,19 @@ class SessionManager:
     """Create, load, save, branch, list, export and import named sessions in ``storage``.
 
     Sessions it returns are started; close them when done (``save_session`` first to keep
-    what they did). ``owner`` keeps several users' names apart in one storage.
+    what they did). ``owner`` keeps several users' names apart in one storage; ``quota`` bounds
+    how many sessions and bytes that owner may store (:class:`~codemode.quota.StorageQuota`).
     """
 
-    def __init__(self, storage: Storage, *, factory: SessionFactory | None = None, owner: str = LOCAL_OWNER) -> None:
-        self.store = SessionStore(storage, owner)
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        factory: SessionFactory | None = None,
+        owner: str = LOCAL_OWNER,
+        quota: StorageQuota | None = None,
+    ) -> None:
+        self.store = SessionStore(storage, owner, quota)
         self._factory = factory or (lambda name: Session(storage=storage, name=name))
 
     async def create_session(

@@ -38,6 +38,7 @@ from codemode.javascript import Language
 from codemode.labels import validate_labels
 from codemode.models import ExecutionResult, SessionInfo
 from codemode.procstat import process_usage
+from codemode.quota import StorageQuota
 from codemode.session_files import FileEntry
 from codemode.session_setup import (  # DEFAULT and make_executor stay importable from here
     DEFAULT,
@@ -128,6 +129,7 @@ class Session(WorkspaceMethods, StateMethods):
         name: str | None = None,
         sandbox: SandboxMode | SandboxConfig = "auto",
         allow_source_builds: bool = False,
+        quota: StorageQuota | None = None,
     ) -> Session:
         """A session on workspace ``base``: its ``tools/``, ``workflows/``, ``artifacts/``, ``requirements.txt``.
 
@@ -135,7 +137,7 @@ class Session(WorkspaceMethods, StateMethods):
         ``"none"`` runs it as an ordinary process; a :class:`SandboxConfig` also sets the network and
         the variables passed through (to the worker and to tools; an executor object's own ``sandbox`` does).
         ``allow_source_builds``: installs may build source distributions, which runs the package's
-        code on this host, outside the sandbox (default: wheels only).
+        code on this host, outside the sandbox (default: wheels only). ``quota``: what code may store.
         """
         limits = limits or ExecutionLimits()
         confinement = sandbox_config(sandbox)
@@ -147,6 +149,7 @@ class Session(WorkspaceMethods, StateMethods):
             allow_source_builds=allow_source_builds,
             python=python_version,
             cache_venv=cache_venv,
+            quota=quota,
         )
         workspace, temporary = session_workspace(FileStorage(base), executor, confinement, options)
         session = cls(

@@ -17,6 +17,7 @@ from codemode.config import ExecutorConfig, SubprocessConfig
 from codemode.errors import InvalidArgument
 from codemode.executors.base import ExecutionLimits, Executor
 from codemode.executors.sandbox import SandboxConfig, SandboxMode
+from codemode.quota import StorageQuota
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
 from codemode.venvs import VenvCache
@@ -95,6 +96,7 @@ class WorkspaceOptions:
     cache_venv: bool = True
     tools_path: Path | None = None
     tool_storage: Storage | None = None
+    quota: StorageQuota | None = None  # None: the defaults
 
     @classmethod
     def of_config(cls, config: ExecutorConfig | None) -> WorkspaceOptions:
@@ -127,6 +129,7 @@ class WorkspaceOptions:
             tool_storage=self.tool_storage,
             tools_path=self.tools_path,
             pass_env=pass_env,
+            quota=self.quota,
         )
         return workspace, temporary
 

@@ -26,6 +26,7 @@ from codemode.errors import InvalidArgument, SessionError, SessionNotFound, Stor
 from codemode.history import HistoryEntry
 from codemode.labels import has_labels, validate_labels
 from codemode.names import validate_name
+from codemode.quota import StorageQuota, check_room
 from codemode.record import Record
 from codemode.storage.base import Storage
 
@@ -108,9 +109,10 @@ class SessionDocument(Record):
 class SessionStore:
     """The named sessions of one owner (a principal) in ``storage``."""
 
-    def __init__(self, storage: Storage, owner: str = LOCAL_OWNER) -> None:
+    def __init__(self, storage: Storage, owner: str = LOCAL_OWNER, quota: StorageQuota | None = None) -> None:
         self.storage = storage
         self.owner = owner
+        self.quota = quota or StorageQuota()
         self._prefix = _digest(owner, 16) + "-"
 
     async def get(self, name: str) -> SessionRecord | None:
@@ -159,6 +161,7 @@ class SessionStore:
         """
         validate_name(record.name, "session name")
         record = record.model_copy(update={"owner": self.owner, "updated_at": datetime.now(UTC)})
+        await self._check_quota(record, snapshot, files)
         if snapshot is not None:
             record.snapshot_bytes = await self._put_blob(SNAPSHOTS, record.name, snapshot)
         if files is not None:
@@ -203,6 +206,19 @@ class SessionStore:
         fields = parsed.model_dump(exclude={"format", "snapshot", "files", "name", "labels"})
         fields["labels"] = validate_labels(parsed.labels)
         return await self.put(SessionRecord(name=target, owner=self.owner, **fields), snapshot, files)
+
+    async def _check_quota(self, record: SessionRecord, snapshot: bytes | None, files: bytes | None) -> None:
+        snapshot_bytes = len(snapshot) if snapshot is not None else record.snapshot_bytes or 0
+        files_bytes = len(files) if files is not None else record.files_bytes or 0
+        check_room(
+            "your named sessions",
+            {info.name: info.size_bytes for info in await self.infos()},
+            record.name,
+            len(record.model_dump_json()) + snapshot_bytes + files_bytes,
+            max_bytes=self.quota.sessions_bytes,
+            max_count=self.quota.sessions_count,
+            remedy="delete named sessions you no longer need (delete_session, list_sessions shows them)",
+        )
 
     def _key(self, name: str) -> str:
         validate_name(name, "session name")

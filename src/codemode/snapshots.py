@@ -41,6 +41,7 @@ from codemode.executors.base import Exchange, Executor
 from codemode.executors.process import format_bytes
 from codemode.executors.snapshot_ops import MAGIC
 from codemode.offload import run_sized
+from codemode.quota import StorageQuota, check_room
 from codemode.record import Record
 from codemode.storage.base import Storage
 
@@ -260,12 +261,23 @@ def _remove(path: Path) -> None:
 class SnapshotStore:
     """Stored snapshots, each belonging to one owner (a principal): nobody else can list, get or delete it."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, quota: StorageQuota | None = None) -> None:
         self.storage = storage
+        self.quota = quota or StorageQuota()
 
     async def save(self, snapshot: Snapshot, owner: str) -> SnapshotInfo:
         """Store ``snapshot`` (with its ``files``, if any) under a new id; its ``info`` gets the id."""
         snapshot_id = secrets.token_hex(16)
+        size = len(snapshot.data) + len(snapshot.files or b"")
+        check_room(
+            "your stored snapshots",
+            {info.snapshot_id or "": info.size + (info.files_size or 0) for info in await self.list(owner)},
+            snapshot_id,
+            size,
+            max_bytes=self.quota.snapshots_bytes,
+            max_count=self.quota.snapshots_count,
+            remedy="delete snapshots you no longer need (delete_snapshot, list_snapshots shows them)",
+        )
         key = _key(owner, snapshot_id)
         info = snapshot.info.model_copy(
             update={

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from codemode.errors import InvalidArgument, WorkflowNotFound
 from codemode.names import validate_name
+from codemode.quota import StorageQuota, check_room
 from codemode.record import Record
 from codemode.search import Document, rank
 from codemode.storage.base import Storage, skip_entry
@@ -68,8 +69,9 @@ class Workflow(WorkflowInfo):
 class WorkflowStore:
     """Workflows of a workspace, in its storage."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, quota: StorageQuota | None = None) -> None:
         self._storage = storage
+        self.quota = quota or StorageQuota()
         self._shadowed: set[str] = set()  # names in both folders, warned about once
 
     async def list(self) -> list[WorkflowInfo]:
@@ -148,6 +150,17 @@ class WorkflowStore:
         if len(source) > MAX_SOURCE_CHARS:
             raise InvalidArgument(f"workflow source is {len(source):,} characters; the limit is {MAX_SOURCE_CHARS:,}")
         check_source(source)
+        keys = [*await self._storage.keys(SOURCE), *await self._storage.keys(SKILLS)]
+        stored = {key.removesuffix(".py"): 0 for key in keys}
+        check_room(
+            "the workspace's workflows",
+            stored,
+            name,
+            0,
+            max_bytes=None,
+            max_count=self.quota.workflows_count,
+            remedy="remove workflows that are no longer needed (workflows.remove(name) or remove_workflow)",
+        )
         meta = json.dumps({"description": str(description or "")}).encode()
         await self._storage.write(SOURCE, f"{name}.py", source.encode("utf-8"))
         await self._storage.write(META, f"{name}.json", meta)

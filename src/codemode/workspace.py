@@ -19,6 +19,7 @@ from anyio.abc import TaskGroup
 
 from codemode.artifacts import DEFAULT_MAX_BYTES, ArtifactStore
 from codemode.deps import DepsManager
+from codemode.quota import StorageQuota
 from codemode.snapshots import SnapshotStore
 from codemode.storage.base import WORKSPACE, Storage
 from codemode.storage.file import FileStorage
@@ -44,12 +45,14 @@ class Workspace:
         tool_storage: Storage | None = None,
         tools_path: Path | None = None,
         pass_env: Sequence[str] = (),
+        quota: StorageQuota | None = None,
     ) -> None:
         self.storage = storage
         self.cwd = cwd
-        self.artifacts = ArtifactStore(storage, max_artifact_bytes)
-        self.workflows = WorkflowStore(storage)
-        self.snapshots = SnapshotStore(storage)
+        self.quota = quota or StorageQuota()
+        self.artifacts = ArtifactStore(storage, max_artifact_bytes, self.quota)
+        self.workflows = WorkflowStore(storage, self.quota)
+        self.snapshots = SnapshotStore(storage, self.quota)
         # Tool definitions may come from elsewhere than the data (local files beside shared Redis).
         if tools_path is not None:  # a directory of YAML files (py-code-mode's tools_path), not a storage collection
             self.tools = ToolRegistry(FileStorage(tools_path), cwd, collection=WORKSPACE, pass_env=pass_env)

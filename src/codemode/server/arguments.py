@@ -16,6 +16,7 @@ from codemode import __version__
 from codemode.errors import CodemodeError, InvalidArgument
 from codemode.executors.base import ExecutionLimits
 from codemode.executors.sandbox import SandboxConfig
+from codemode.quota import StorageQuota
 from codemode.server.auth import load_tokens
 from codemode.server.settings import ServerSettings
 
@@ -143,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--redis-tools",
         action="store_true",
         help="read tool definitions from Redis too (default: the workspace's tools/)",
+    )
+    storage.add_argument(
+        "--artifacts-quota", type=_bounded_size, default=4 * 1024**3, help="all artifacts of the workspace (4G)"
+    )
+    storage.add_argument(
+        "--snapshots-quota", type=_bounded_size, default=2 * 1024**3, help="stored snapshots per principal (2G)"
+    )
+    storage.add_argument(
+        "--sessions-quota", type=_bounded_size, default=2 * 1024**3, help="stored named sessions per principal (2G)"
     )
 
     http = parser.add_argument_group("HTTP transport")
@@ -311,6 +321,11 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         sync_deps_on_start=args.sync_deps,
         redis_prefix=args.redis_prefix,
         redis_tools=args.redis_tools,
+        quota=StorageQuota(
+            artifacts_bytes=args.artifacts_quota,
+            snapshots_bytes=args.snapshots_quota,
+            sessions_bytes=args.sessions_quota,
+        ),
         transport=args.transport,
         host=args.host,
         port=args.port,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from codemode.errors import CodemodeError
 from codemode.manager import save
+from codemode.quota import StorageQuota
 from codemode.session import Session
 from codemode.session_store import NamedSessionInfo, SessionStore
 from codemode.storage.base import Storage
@@ -66,12 +67,13 @@ class SessionSummary(BaseModel):
 class NamedSessions:
     """Each principal's stored sessions, and the saves under way (a resume waits for them)."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, quota: StorageQuota | None = None) -> None:
         self.storage = storage
+        self.quota = quota
         self._saving: dict[tuple[str, str], anyio.Event] = {}
 
     def store(self, principal: str) -> SessionStore:
-        return SessionStore(self.storage, principal)
+        return SessionStore(self.storage, principal, self.quota)
 
     def expect_save(self, principal: str, name: str) -> None:
         """A save of ``name`` is coming (its session was just taken out): a resume must wait for it."""

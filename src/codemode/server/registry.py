@@ -120,7 +120,7 @@ class SessionRegistry:
         self._expired = _ExpiredIds(self.limits.remembered_expired)
         self._lock = anyio.Lock()
         self._named_lock = anyio.Lock()  # one named open at a time: two calls naming one session get one
-        self.named = NamedSessions(workspace.storage)
+        self.named = NamedSessions(workspace.storage, workspace.quota)
         self._tasks: TaskGroup | None = None
 
     async def __aenter__(self) -> SessionRegistry:

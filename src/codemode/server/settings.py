@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 from codemode.executors.base import ExecutionLimits, Executor
 from codemode.executors.sandbox import SandboxConfig
 from codemode.history import HistoryLimits
+from codemode.quota import StorageQuota
 from codemode.session import Session, make_executor
 from codemode.session_setup import WorkspaceOptions
 from codemode.storage.base import Storage
@@ -84,6 +85,10 @@ class ServerSettings(BaseModel):
     history: HistoryLimits = Field(
         default_factory=HistoryLimits, description="Runs each session's history keeps, and characters per run."
     )
+    quota: StorageQuota = Field(
+        default_factory=StorageQuota,
+        description="What code may store: artifacts, workflows per workspace; snapshots, named sessions per principal.",
+    )
 
     # HTTP security
     auth_tokens: dict[str, str] = Field(
@@ -130,6 +135,7 @@ class ServerSettings(BaseModel):
             python=self.python_version,
             tools_path=self.tools_path.expanduser().resolve() if self.tools_path else None,
             tool_storage=tool_storage,
+            quota=self.quota,
         )
         # Every session's executor is made with self.sandbox: tools get what its workers get.
         workspace, _ = options.build(storage, self.sandbox.pass_env)  # venvs cached: no temporary directory
