@@ -213,3 +213,61 @@ async def test_an_allowed_source_build_runs_without_the_servers_secrets(
 def test_the_server_builds_from_source_only_with_its_flag(workspace: Path, flags: list[str], allowed: bool):
     args = build_parser().parse_args(["--base", str(workspace), *flags])
     assert settings_from_args(args).workspace().deps.allow_source_builds is allowed
+
+
+# -- failed and killed venv builds leave nothing behind --------------------------------------
+
+
+def _venv_dirs(cache: Path) -> set[str]:
+    envs = cache / "venvs" / "envs"
+    return {entry.name for entry in envs.iterdir()} if envs.is_dir() else set()
+
+
+def _published(cache: Path) -> set[str]:
+    keys = cache / "venvs" / "keys"
+    return {link.resolve().name for link in keys.iterdir()} if keys.is_dir() else set()
+
+
+async def test_a_failed_venv_build_leaves_no_venv_behind(
+    workspace: Path, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CODEMODE_CACHE_DIR", str(cache))
+    (workspace / "requirements.txt").write_text("no-such-package-anywhere\n")
+    for _ in range(2):
+        async with Session.from_base(workspace, timeout=10) as session:
+            assert session.workspace.deps.problem and "no-such-package-anywhere" in session.workspace.deps.problem
+            assert (await session.run("1 + 1")).value == 2  # it starts, without the packages
+    assert len(_venv_dirs(cache)) == 1  # the bare venv it ran in, shared, not one per start
+    assert _venv_dirs(cache) == _published(cache)
+
+
+KILLED_BUILD = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from codemode.venvs import VenvCache, current_python
+
+async def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # the server dies mid-build, the venv half made
+
+cache = VenvCache(Path(sys.argv[1]))
+cache.install = killed
+asyncio.run(cache.ensure("dead-key", current_python(), ["tinypkg"]))
+"""
+
+
+async def test_the_next_build_removes_what_a_killed_build_left(tmp_path: Path, wheelhouse: Path):
+    import subprocess
+    import sys
+
+    from codemode.venvs import VenvCache, current_python
+
+    cache = tmp_path / "cache"
+    killed = subprocess.run([sys.executable, "-c", KILLED_BUILD, str(cache)], check=False, timeout=120)
+    assert killed.returncode == -9 and len(_venv_dirs(cache)) == 1 and not _published(cache)
+    venvs = VenvCache(cache)
+    good, problem = await venvs.ensure("good-key", current_python(), [])
+    assert problem is None and good is not None
+    assert _venv_dirs(cache) == {good.name} == _published(cache)
+    again, _ = await venvs.ensure("other-key", current_python(), [])  # a published venv is never swept
+    assert again is not None and _venv_dirs(cache) == {good.name, again.name}

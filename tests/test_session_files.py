@@ -187,3 +187,66 @@ def _tar(files: dict[str, bytes]) -> bytes:
             member.size = len(data)
             archive.addfile(member, io.BytesIO(data))
     return buffer.getvalue()
+
+
+# -- no symbolic link anywhere on a path is followed (without a sandbox, the code could plant one at any time) --
+
+
+def _outside(tmp_path: Path) -> Path:
+    """A directory outside the session's, shaped like its tree, so that following a link would find files."""
+    outside = tmp_path / "outside"
+    (outside / "b").mkdir(parents=True)
+    (outside / "b" / "c.txt").write_text("host secret")
+    (outside / "c.txt").write_text("host secret")
+    return outside
+
+
+def _tree(directory: Path) -> dict[str, str]:
+    return {str(path.relative_to(directory)): path.read_text() for path in directory.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize("link_at", ["a", "a/b", "a/b/c.txt"])
+async def test_a_symlink_at_any_component_is_never_followed(workspace: Path, tmp_path: Path, link_at: str):
+    outside = _outside(tmp_path)
+    before = _tree(outside)
+    remove = f"shutil.rmtree({link_at!r}, True)\nos.path.lexists({link_at!r}) and os.remove({link_at!r})"
+    plant = f"import os, shutil\n{remove}\nos.symlink({str(outside)!r}, {link_at!r})"
+    async with Session.from_base(workspace, sandbox="none") as session:
+        await session.write_file("a/b/c.txt", "mine")
+        assert (await session.run(plant)).is_ok
+        with pytest.raises(PathNotAllowed, match="symbolic link"):
+            await session.read_file("a/b/c.txt")
+        with pytest.raises(PathNotAllowed, match="symbolic link"):
+            await session.list_files(link_at)
+        if link_at != "a/b/c.txt":
+            with pytest.raises(PathNotAllowed, match="symbolic link"):
+                await session.write_file("a/b/c.txt", "planted")
+            with pytest.raises(PathNotAllowed, match="symbolic link"):
+                await session.delete_file("a/b/c.txt", recursive=True)
+        else:  # the link is the file named: a write replaces the link itself, a delete removes it
+            await session.write_file("a/b/c.txt", "replaced")
+            assert (await session.list_files("a/b"))[0].type == "file"
+            assert (await session.run(plant)).is_ok
+            assert await session.delete_file("a/b/c.txt", recursive=True) is True
+            assert await session.list_files("a/b") == []
+        assert _tree(outside) == before
+
+
+async def test_a_session_directory_swapped_for_a_symlink_is_refused(workspace: Path, tmp_path: Path):
+    outside = _outside(tmp_path)
+    before = _tree(outside)
+    swap = f"import os\nhere = os.getcwd()\nos.rename(here, here + '.moved')\nos.symlink({str(outside)!r}, here)"
+    async with Session.from_base(workspace, sandbox="none") as session:
+        await session.write_file("mine.txt", "mine")
+        assert (await session.run(swap)).is_ok
+        with pytest.raises(PathNotAllowed, match="replaced by a symbolic link"):
+            await session.read_file("c.txt")
+        with pytest.raises(PathNotAllowed):
+            await session.list_files()
+        with pytest.raises(PathNotAllowed):
+            await session.write_file("planted.txt", "x")
+        with pytest.raises(PathNotAllowed):
+            await session.delete_file("c.txt")
+        with pytest.raises(PathNotAllowed):
+            await pack_files(session)
+        assert _tree(outside) == before

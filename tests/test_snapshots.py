@@ -275,3 +275,84 @@ async def test_an_empty_session_directory_adds_nothing_to_a_snapshot(workspace: 
     async with Session.from_base(workspace) as session:
         await session.run("value = 1")
         assert (await session.snapshot_state()).files is None
+
+
+# -- a restore is all or nothing: variables and files change together ------------------------
+
+
+async def _session_with(workspace: Path, files: dict[str, str], code: str, **options: object) -> Session:
+    session = Session.from_base(workspace, timeout=10, **options)  # type: ignore[arg-type]
+    await session.start()
+    for path, text in files.items():
+        await session.write_file(path, text)
+    await run(session, code)
+    return session
+
+
+async def _unchanged(session: Session, files: dict[str, str]) -> None:
+    assert await value(session, "x") == 1
+    listed = {entry.path for entry in await session.list_files(".")}
+    assert listed == {path.split("/")[0] for path in files}  # nothing new, no staging directory left
+    for path, text in files.items():
+        assert await session.read_file(path) == text
+
+
+async def test_files_over_the_limit_fail_the_restore_and_change_nothing(workspace: Path):
+    source = await _session_with(workspace, {"a.txt": "new", "big.txt": "y" * 200_000}, "x = 2")
+    async with source:
+        snapshot = await source.snapshot_state()
+    assert len(snapshot) < 50_000 < len(snapshot.files or b"")
+    mine = {"a.txt": "old"}
+    target = await _session_with(workspace, mine, "x = 1", limits=ExecutionLimits(max_snapshot_bytes=50_000))
+    async with target:
+        with pytest.raises(LimitExceeded, match="over the limit of 50000"):
+            await target.restore_state(snapshot)
+        await _unchanged(target, mine)
+
+
+async def test_files_that_cannot_be_put_in_place_fail_the_restore_and_change_nothing(workspace: Path):
+    source = await _session_with(workspace, {"a.txt": "new", "d": "a file here"}, "x = 2")
+    async with source:
+        snapshot = await source.snapshot_state()
+    mine = {"a.txt": "old", "d/inner.txt": "a directory there"}
+    async with await _session_with(workspace, mine, "x = 1") as target:
+        with pytest.raises(InvalidArgument, match="'d' is a file in the saved files and a directory"):
+            await target.restore_state(snapshot)
+        await _unchanged(target, mine)
+
+
+async def test_damaged_files_fail_the_restore_and_change_nothing(workspace: Path):
+    source = await _session_with(workspace, {"a.txt": "new", "b.txt": "z" * 5000}, "x = 2")
+    async with source:
+        snapshot = await source.snapshot_state()
+    assert snapshot.files is not None
+    snapshot.files = snapshot.files[:3000]  # cut inside b.txt's data
+    mine = {"a.txt": "old"}
+    async with await _session_with(workspace, mine, "x = 1") as target:
+        with pytest.raises(InvalidArgument, match="session files are damaged"):
+            await target.restore_state(snapshot)
+        await _unchanged(target, mine)
+
+
+async def test_a_failed_variable_restore_leaves_the_files_unchanged(session: Session, workspace: Path):
+    await session.write_file("shapes.py", "class Box: pass")
+    await session.write_file("a.txt", "new")
+    await run(session, f"{LOCAL_MODULE}from shapes import Box\nbox = Box()")
+    snapshot = await session.snapshot_state()
+    mine = {"a.txt": "old"}
+    async with await _session_with(workspace, mine, "x = 1") as target:
+        with pytest.raises(SnapshotError, match="shapes"):  # its files are staged, then dropped
+            await target.restore_state(snapshot)
+        await _unchanged(target, mine)
+
+
+async def test_a_module_that_exits_while_it_is_imported_on_restore_loses_nothing(workspace: Path):
+    quitter = "import os\nif os.path.exists('quit'):\n    raise SystemExit('not here')\n"
+    async with await _session_with(workspace, {"quitter.py": quitter}, f"{LOCAL_MODULE}import quitter") as source:
+        snapshot = await source.snapshot_state(files=False)
+    mine = {"quitter.py": quitter, "quit": ""}
+    no_cache = f"{LOCAL_MODULE}sys.dont_write_bytecode = True\nx = 1"
+    async with await _session_with(workspace, mine, no_cache) as target:
+        with pytest.raises(SnapshotError, match="SystemExit"):
+            await target.restore_state(snapshot)
+        await _unchanged(target, mine)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import anyio
 from pydantic import Field
 
-from codemode.errors import InvalidArgument, RuntimeDepsDisabled
+from codemode.errors import DepsError, InvalidArgument, RuntimeDepsDisabled
 from codemode.record import Record
 from codemode.storage.base import WORKSPACE, Storage
 from codemode.venvs import LineCallback, VenvCache, current_python, venv_key, venv_python
@@ -118,12 +118,23 @@ class DepsManager:
             if self._venv is None or not venv_python(self._venv).exists():
                 requirements = await self.list()
                 self._key = venv_key(self._storage.location, self._python_label, requirements)
-                self._venv, self.problem = await self._venvs.ensure(
+                venv, self.problem = await self._venvs.ensure(
                     self._key, self._python, requirements, build=self.allow_source_builds
                 )
-                if self.problem:
+                if venv is None:
                     logger.warning("configured packages could not be installed: %s", self.problem)
+                    venv = await self._bare_venv()
+                self._venv = venv
             return self._venv
+
+    async def _bare_venv(self) -> Path:
+        """The workspace's venv without packages: sessions start in it when the configured ones fail to install
+        (the failed venv is gone, and the next start tries again)."""
+        key = venv_key(self._storage.location, self._python_label, [])
+        venv, problem = await self._venvs.ensure(key, self._python, [])
+        if venv is None:  # nothing to install: cannot happen, but say so rather than start nowhere
+            raise DepsError(f"cannot create a venv: {problem}")
+        return venv
 
     async def python(self) -> Path:
         return venv_python(await self.environment())

@@ -1,24 +1,31 @@
 """A session's working directory as its file system: read, write, list, delete, pack, unpack.
 
 The directory is the worker's cwd and ``HOME``, and the session's code can write
-anything there, symbolic links included. So the host never resolves a path by
-name: it walks it one component at a time from a descriptor of the root, each
-step opened with ``O_NOFOLLOW`` (openat-style), and refuses absolute paths, ``..``
-and every symbolic link. A link the code planted (``ln -s /etc/passwd x``) is
-never followed, and there is no window between a check and a use to race.
+anything there, symbolic links included (and, without a sandbox, replace the
+directory itself). So the host never resolves a path by name: it opens the root
+and walks a path one component at a time from that descriptor, each step opened
+with ``O_NOFOLLOW`` (openat-style), refuses absolute paths, ``..`` and every
+symbolic link, and then acts on the descriptors it opened, never on a name checked
+before. A link the code planted (``ln -s /etc/passwd x``) is never followed, and
+there is no window between a check and a use to race.
+
+Unpacking (a snapshot's or an export's files) is all or nothing: the files are
+written into a hidden staging directory inside the session's, checked to fit over
+what is there, and only then moved into place, a rename each.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import io
 import os
 import secrets
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -26,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio.to_thread
 from pydantic import BaseModel, Field
 
+from codemode.atomic import write_atomically
 from codemode.errors import FileNotFound, InvalidArgument, LimitExceeded, PathNotAllowed, Unavailable
 
 if TYPE_CHECKING:
@@ -37,7 +45,8 @@ PACK_LIMIT = 256 * 1024**2
 """Default cap of :func:`pack_files` archives (and of what :func:`unpack_files` extracts)."""
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ_CHUNK = 1 << 20
+_STAGED_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+_STAGING_PREFIX = ".codemode-staging-"
 _PATH_RULE = "paths are relative to the session directory, without '..' and without symbolic links"
 
 EntryType = Literal["file", "directory", "symlink", "other"]
@@ -111,7 +120,10 @@ class SessionFiles:
             return False
 
     def directory(self, path: str) -> Path:
-        """The absolute path of directory ``path``, checked: inside the root, reached without links."""
+        """The absolute path of directory ``path``, checked: inside the root, reached without links.
+
+        For a command's working directory, which the worker resolves again, inside its own sandbox.
+        """
         parts = split_path(path)
         with self._dir(parts):
             pass
@@ -120,21 +132,43 @@ class SessionFiles:
     @contextmanager
     def _dir(self, parts: list[str], create: bool = False) -> Iterator[int]:
         """A descriptor of directory ``parts`` under the root, reached without following any link."""
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        root = _open_root(self.root)
         try:
-            for index, part in enumerate(parts):
-                shown = "/".join(parts[: index + 1])
-                if create:
-                    _make_dir(fd, part)
-                try:
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                except OSError as exc:
-                    raise _path_error(exc, fd, part, shown) from None
-                os.close(fd)
-                fd = child
-            yield fd
+            with _walk(root, parts, create) as fd:
+                yield fd
         finally:
+            os.close(root)
+
+
+@contextmanager
+def _walk(base: int, parts: list[str], create: bool = False, prefix: str = "") -> Iterator[int]:
+    """A descriptor of directory ``parts`` under the open directory ``base``, reached without following any link."""
+    fd = os.dup(base)
+    try:
+        for index, part in enumerate(parts):
+            if create:
+                _make_dir(fd, part)
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                raise _path_error(exc, fd, part, prefix + "/".join(parts[: index + 1])) from None
             os.close(fd)
+            fd = child
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _open_root(root: Path) -> int:
+    """The session directory, refused if something put a link in its place (possible without a sandbox)."""
+    try:
+        return os.open(root, _DIR_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise PathNotAllowed(
+                f"the session directory {str(root)!r} was replaced by a symbolic link or a file: it is never followed"
+            ) from None
+        raise
 
 
 # -- packing: the directory travels with snapshots and exports ------------------------
@@ -145,7 +179,7 @@ def pack(root: Path, max_bytes: int = PACK_LIMIT) -> bytes:
     buffer = io.BytesIO()
     budget = [max_bytes, max_bytes]  # what is left, and the limit (for the message)
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = _open_root(root)
         try:
             _pack_dir(archive, fd, "", budget)
         finally:
@@ -160,27 +194,127 @@ def is_empty_archive(data: bytes) -> bool:
 
 
 def unpack(root: Path, data: bytes, max_bytes: int = PACK_LIMIT) -> int:
-    """Extract a :func:`pack` archive under ``root``, through the confined writer; returns the files written.
+    """Put the files of a :func:`pack` archive under ``root``, all or nothing; returns the files written.
 
-    Members that are not regular files or directories are skipped; a path that would leave
-    ``root`` fails the whole unpack before anything is written, and so does a size over ``max_bytes``.
+    Members that are not regular files or directories are skipped; a path that would leave ``root``,
+    a size over ``max_bytes``, a damaged archive or an entry that cannot replace what is there (a file
+    where a directory is) fails the whole unpack before anything is changed.
     """
-    files = SessionFiles(root, max_bytes)
+    staged = stage(root, data, max_bytes)
     try:
-        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
-    except tarfile.TarError as exc:
-        raise InvalidArgument(f"the session files are not a tar archive: {exc}") from None
-    with archive:
-        members = _checked_members(archive.getmembers(), max_bytes)
+        return staged.apply()
+    finally:
+        staged.discard()
+
+
+class StagedFiles:
+    """An archive's files, written into a staging directory inside the session's and checked to fit over what
+    is there: nothing visible has changed yet. :meth:`apply` moves them into place, :meth:`discard` removes
+    what is left (everything, if not applied). Blocking, both."""
+
+    def __init__(self, root: int, name: str, files: int) -> None:
+        self._root, self._name, self.files = root, name, files
+        self._staging = os.open(name, _DIR_FLAGS, dir_fd=root)
+        fcntl.flock(self._staging, fcntl.LOCK_EX)  # in use: another unpack's sweep leaves it alone
+
+    def apply(self) -> int:
+        """Move each staged entry into place, a rename each (a file replaces a file or a link, a directory is
+        merged into one); the number of files."""
+        _merge(self._staging, self._root, "", apply=True)
+        return self.files
+
+    def discard(self) -> None:
+        shutil.rmtree(self._name, ignore_errors=True, dir_fd=self._root)
+        os.close(self._staging)
+        os.close(self._root)
+
+    def _fill(self, archive: tarfile.TarFile, members: list[tarfile.TarInfo]) -> None:
         for member in members:
-            if member.isdir():
-                with files._dir(split_path(member.name), create=True):
-                    pass
-            else:
-                source = archive.extractfile(member)
-                assert source is not None
-                files.write(member.name, source.read())
-    return sum(1 for member in members if member.isfile())
+            parts = split_path(member.name) if member.isdir() else _required_parts(member.name)
+            with _walk(self._staging, parts if member.isdir() else parts[:-1], create=True) as parent:
+                if member.isfile():
+                    source = archive.extractfile(member)
+                    assert source is not None
+                    with os.fdopen(os.open(parts[-1], _STAGED_FILE_FLAGS, 0o600, dir_fd=parent), "wb") as file:
+                        shutil.copyfileobj(source, file)
+        _merge(self._staging, self._root, "", apply=False)  # what cannot be put in place fails now
+
+
+def stage(root: Path, data: bytes, max_bytes: int = PACK_LIMIT) -> StagedFiles:
+    """Stage the files of a :func:`pack` archive under ``root`` (see :func:`unpack`); the caller discards it."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            members = _checked_members(archive.getmembers(), max_bytes)
+            staged = _staging(root, sum(1 for member in members if member.isfile()))
+            try:
+                staged._fill(archive, members)
+            except BaseException:
+                staged.discard()
+                raise
+    except tarfile.TarError as exc:
+        raise InvalidArgument(f"the session files are damaged or not a tar archive: {exc}") from None
+    return staged
+
+
+def _staging(root: Path, files: int) -> StagedFiles:
+    fd = _open_root(root)
+    try:
+        with os.scandir(fd) as listing:
+            stale = [entry.name for entry in listing if entry.name.startswith(_STAGING_PREFIX)]
+        for name in stale:  # left by a server killed mid-restore, unless another unpack holds it
+            _remove_unlocked(fd, name)
+        name = f"{_STAGING_PREFIX}{secrets.token_hex(8)}"
+        os.mkdir(name, 0o700, dir_fd=fd)
+        return StagedFiles(fd, name, files)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _remove_unlocked(dir_fd: int, name: str) -> None:
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        shutil.rmtree(name, ignore_errors=True, dir_fd=dir_fd)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _merge(source: int, target: int, prefix: str, apply: bool) -> None:
+    """Move (``apply``), or check that they can be moved, the entries of ``source`` into ``target``."""
+    with os.scandir(source) as listing:
+        entries = sorted((entry.name, entry.is_dir(follow_symlinks=False)) for entry in listing)
+    for name, is_dir in entries:
+        shown = prefix + name
+        there = _mode(target, name)
+        if there is not None and (is_dir or stat.S_ISDIR(there)):
+            if not (is_dir and stat.S_ISDIR(there)):
+                raise _conflict(shown, is_dir, there)
+            with _walk(source, [name], prefix=prefix) as inner, _walk(target, [name], prefix=prefix) as into:
+                _merge(inner, into, f"{shown}/", apply)
+        elif apply:  # nothing there, or a file or link that a file replaces (a link itself, never its target)
+            os.replace(name, name, src_dir_fd=source, dst_dir_fd=target)
+
+
+def _conflict(shown: str, is_dir: bool, there: int) -> Exception:
+    if stat.S_ISLNK(there):
+        return PathNotAllowed(f"{shown!r} is a symbolic link in the session directory, which is never followed")
+    ours, theirs = ("a directory", "a file") if is_dir else ("a file", "a directory")
+    return InvalidArgument(
+        f"{shown!r} is {ours} in the saved files and {theirs} in the session directory: delete or rename it first"
+    )
+
+
+def _mode(dir_fd: int, name: str) -> int | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return None
 
 
 def _checked_members(members: list[tarfile.TarInfo], max_bytes: int) -> list[tarfile.TarInfo]:
@@ -203,6 +337,8 @@ def _pack_dir(archive: tarfile.TarFile, fd: int, prefix: str, budget: list[int])
         entries = sorted(listing, key=lambda item: item.name)
     for entry in entries:
         name = f"{prefix}{entry.name}"
+        if not prefix and entry.name.startswith(_STAGING_PREFIX):
+            continue  # a restore in progress, not the session's files
         try:
             info = entry.stat(follow_symlinks=False)
             if stat.S_ISDIR(info.st_mode):
@@ -275,6 +411,22 @@ async def unpack_files(session: Session, data: bytes, max_bytes: int = PACK_LIMI
     return await anyio.to_thread.run_sync(unpack, root, data, max_bytes)
 
 
+@asynccontextmanager
+async def staged_files(session: Session, data: bytes | None, max_bytes: int) -> AsyncIterator[StagedFiles | None]:
+    """The files of ``data`` staged in the session's directory (None without ``data``), for the block to
+    apply once the rest of its change succeeded; what it did not apply is removed at the end."""
+    if data is None:
+        yield None
+        return
+    root = await directory_of(session)
+    staged = await anyio.to_thread.run_sync(stage, root, data, max_bytes)
+    try:
+        yield staged
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(staged.discard)
+
+
 # -- helpers -----------------------------------------------------------------------------
 
 
@@ -331,38 +483,21 @@ def _make_dir(dir_fd: int, name: str) -> None:
 
 
 def _write_at(dir_fd: int, name: str, payload: bytes, shown: str) -> None:
-    if _is_dir(dir_fd, name):
-        raise InvalidArgument(f"{shown!r} is a directory")
-    temporary = f".{name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(payload)
-        # rename replaces a link itself, never its target
-        os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except BaseException:
-        try:
-            os.unlink(temporary, dir_fd=dir_fd)
-        except OSError:
-            pass
-        raise
-
-
-def _is_dir(dir_fd: int, name: str) -> bool:
-    try:
-        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
-    except FileNotFoundError:
-        return False
+        write_atomically(dir_fd, name, payload)
+    except IsADirectoryError:
+        raise InvalidArgument(f"{shown!r} is a directory") from None
 
 
 def _delete_at(dir_fd: int, name: str, recursive: bool, shown: str) -> bool:
     try:
-        if not _is_dir(dir_fd, name):
-            os.unlink(name, dir_fd=dir_fd)
-        elif recursive:
-            shutil.rmtree(name, dir_fd=dir_fd)  # fd-based: never follows a link out of the tree
-        else:
-            os.rmdir(name, dir_fd=dir_fd)
+        try:
+            os.unlink(name, dir_fd=dir_fd)  # a file, or a link itself (unlink never follows one)
+        except IsADirectoryError:
+            if recursive:
+                shutil.rmtree(name, dir_fd=dir_fd)  # fd-based: refuses a link, never leaves the tree
+            else:
+                os.rmdir(name, dir_fd=dir_fd)
     except FileNotFoundError:
         return False
     except OSError as exc:

@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
-from codemode.errors import InvalidArgument, NotFound, Unavailable
+import anyio.to_thread
+
+from codemode.errors import CodemodeError, InvalidArgument, NotFound, SnapshotError, Unavailable
 from codemode.executors.base import ExecutionLimits, Executor
 from codemode.history import History, HistoryEntry
 from codemode.images import Image, ImageStore, image_uri, parse_image_uri
 from codemode.labels import validate_labels
 from codemode.models import ExecutionResult
-from codemode.session_files import is_empty_archive, pack_files, unpack_files
+from codemode.session_files import StagedFiles, is_empty_archive, pack_files, staged_files
 from codemode.snapshots import RestoreResult, Snapshot, SnapshotInfo, restore, take
 from codemode.workspace import Workspace
 
@@ -73,12 +75,21 @@ class StateMethods:
                     f"restore_state takes a Snapshot, its bytes or a snapshot id, not {type(snapshot).__name__}"
                 )
             snapshot = Snapshot.from_bytes(snapshot)
-        async with self._turn():
-            outcome = await restore(self._executor, snapshot, self._limits.max_snapshot_bytes, self.default_timeout)
-        files = 0
-        if snapshot.files is not None:
-            files = await unpack_files(self, snapshot.files, self._limits.max_snapshot_bytes)  # type: ignore[arg-type]
+        limit = self._limits.max_snapshot_bytes
+        # All or nothing: the files are staged (and checked) first, the variables restored, and only then
+        # the files moved into place; a failure before that leaves both as they were.
+        async with self._turn(), staged_files(self, snapshot.files, limit) as staged:  # type: ignore[arg-type]
+            outcome = await restore(self._executor, snapshot, limit, self.default_timeout)
+            files = 0 if staged is None else await self._apply_files(staged)
         return RestoreResult(session_id=self.session_id, snapshot_id=snapshot.snapshot_id, files=files, **outcome)
+
+    async def _apply_files(self, staged: StagedFiles) -> int:
+        try:
+            return await anyio.to_thread.run_sync(staged.apply)
+        except (OSError, CodemodeError) as exc:  # only a race with the session's own threads gets here
+            raise SnapshotError(
+                f"the variables were restored, but the snapshot's files could not all be moved into place: {exc}"
+            ) from exc
 
     async def _packed_files(self) -> bytes | None:
         """The session directory for a snapshot to carry; None when it is empty or there is none (in-process)."""

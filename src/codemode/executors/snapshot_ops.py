@@ -70,8 +70,9 @@ def snapshot_load(interp: Any, params: dict[str, Any]) -> dict[str, Any]:
         header = _read_header(file)
         backup = dict(interp.namespace)
         interp.reset()
-        failed = _import_modules(interp, header.get("modules", {}))
         try:
+            # Inside: an imported module's own code can raise anything (SystemExit), and must not lose the namespace.
+            failed = _import_modules(interp, header.get("modules", {}))
             with _no_gc():  # millions of new containers would set off the cyclic GC again and again
                 values = _Unpickler(file, interp).load()
         except BaseException:

@@ -4,11 +4,12 @@ A collection is a directory under the base (``workflows/``, ``artifacts/``,
 ``artifacts/.meta/``), a key is a file name; the ``workspace`` collection is the
 base itself (``requirements.txt``). File I/O runs in worker threads.
 
-Writes go to a temporary file in the same directory and are moved into place with
-``os.replace``, so a crash or a full disk leaves the old value intact. A writer
-holds an ``flock`` on its temporary file, so the first use of a collection can
-remove the ones a killed process left behind without touching a live writer's
-(several servers may share one workspace).
+Writes go to a temporary file in the same directory, flushed to the disk, and are
+moved into place with ``os.replace`` (:func:`~codemode.atomic.write_atomically`), so
+a crash, a power loss or a full disk leaves the old value intact. A writer holds an
+``flock`` on its temporary file, so the first use of a collection can remove the ones
+a killed process left behind without touching a live writer's (several servers may
+share one workspace).
 
 Symbolic links are never followed below the base: every path is walked one
 directory at a time with ``O_NOFOLLOW``, so a link planted in ``artifacts/``
@@ -22,7 +23,6 @@ import errno
 import fcntl
 import logging
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,16 +30,15 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from codemode.atomic import TEMP_PREFIX, write_atomically
 from codemode.errors import StorageError
 from codemode.storage.base import WORKSPACE, WorkflowLibrary, check_key, is_valid_key, skip_entry
 
 logger = logging.getLogger(__name__)
 
-_TEMP_PREFIX = ".tmp-"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO planted under a key's name must not hang the reader; regular files ignore it.
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class FileStorage(WorkflowLibrary):
@@ -237,27 +236,16 @@ def _list_keys(directory: int, where: str) -> list[str]:
 
 
 def _write_file(directory: int, key: str, data: bytes, where: str) -> None:
-    temp = f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
     try:
-        fd = os.open(temp, _NEW_FILE_FLAGS, 0o600, dir_fd=directory)
+        write_atomically(directory, key, data)
     except OSError as exc:
-        raise StorageError(f"cannot write {where}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # in use: _remove_leftovers leaves it alone
-            handle.write(data)
-            handle.flush()
-            # Replacing a link replaces the link itself: rename never follows it.
-            os.replace(temp, key, src_dir_fd=directory, dst_dir_fd=directory)
-    except OSError as exc:
-        _unlink_quietly(directory, temp)
         raise StorageError(f"cannot write {where}: {exc.strerror}; the previous value is unchanged") from exc
 
 
 def _remove_leftovers(directory: int, where: str) -> None:
     """Remove temporary files of writers that died (no lock held on them): what a crash left behind."""
     try:
-        names = [entry.name for entry in os.scandir(directory) if entry.name.startswith(_TEMP_PREFIX)]
+        names = [entry.name for entry in os.scandir(directory) if entry.name.startswith(TEMP_PREFIX)]
     except OSError:
         return
     for name in names:
