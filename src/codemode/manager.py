@@ -19,7 +19,7 @@ from codemode.labels import validate_labels
 from codemode.names import validate_name
 from codemode.quota import StorageQuota
 from codemode.session import Session
-from codemode.session_files import pack_files, unpack_files
+from codemode.session_archive import pack_files, unpack_files
 from codemode.session_store import (
     LOCAL_OWNER,
     NamedSessionInfo,

@@ -19,7 +19,7 @@ from codemode.history import History, HistoryEntry
 from codemode.images import Image, ImageStore, image_uri, parse_image_uri
 from codemode.labels import validate_labels
 from codemode.models import ExecutionResult
-from codemode.session_files import StagedFiles, is_empty_archive, pack_files, staged_files
+from codemode.session_archive import StagedFiles, is_empty_archive, pack_files, staged_files
 from codemode.snapshots import RestoreResult, Snapshot, SnapshotInfo, restore, take
 from codemode.workspace import Workspace
 
