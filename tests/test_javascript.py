@@ -138,6 +138,13 @@ async def test_output_is_capped(workspace: Path):
         assert (len(result.stdout), result.truncated) == (50, True)
 
 
+async def test_a_javascript_run_that_fills_the_session_directory_says_so(workspace: Path):
+    async with Session.from_base(workspace, limits=ExecutionLimits(max_workdir_bytes=2 * 1024**2)) as session:
+        result = await js(session, "require('fs').writeFileSync('blob', 'x'.repeat(3 * 1024 * 1024)); 1")
+        assert result.error_info is not None and result.error_info.type == "DiskLimitExceeded", result
+        assert "limit of 2 MiB" in (result.error or "")
+
+
 async def test_supports_says_javascript_is_there(session: Session):
     assert session.supports("javascript")
 

@@ -58,6 +58,7 @@ async def run(executor: Executor, code: str, *, count: int, timeout: float | Non
     result = from_worker("JavaScript result", lambda: _result(outcome))
     result.execution_count = count
     result.duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    await executor.check_after_run(result)  # JavaScript fills the session directory as Python does
     return result
 
 

@@ -176,6 +176,13 @@ class Executor(Protocol):
         """Run operation ``op`` (:mod:`codemode.executors.ops`) in the interpreter; ``OperationFailed`` if it raises."""
         ...
 
+    async def check_after_run(self, result: ExecutionResult) -> None:
+        """Add to ``result`` what a run of code made the session exceed (its directory's size limit).
+
+        ``run`` does it; a run that takes another path (JavaScript, through ``request``) calls it.
+        """
+        ...
+
     async def restart(self) -> None:
         """Start over with a fresh interpreter (for the subprocess executor, a new process)."""
         ...
@@ -227,3 +234,6 @@ class ExecutorBase:
 
     async def _run(self, code: str, count: int, timeout: float | None) -> ExecutionResult:
         raise NotImplementedError
+
+    async def check_after_run(self, result: ExecutionResult) -> None:
+        """Nothing to measure unless the executor has a session directory (see the subprocess executor)."""

@@ -155,10 +155,10 @@ class SubprocessExecutor(ExecutorBase):
                 f"the session's state was lost before this run: {lost_reason}; this run started in a fresh "
                 "worker, so every variable and import of the session was gone"
             )
-        await self._check_workdir(result)
+        await self.check_after_run(result)
         return result
 
-    async def _check_workdir(self, result: ExecutionResult) -> None:
+    async def check_after_run(self, result: ExecutionResult) -> None:
         """Measure the session directory after a run: at most once a second (a walk of a big tree costs), and
         after every run while it is over its limit."""
         budget = self.limits.max_workdir_bytes
