@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from codemode import Session
 from codemode.errors import StorageError
+from codemode.storage import FileStorage, Storage
 from codemode.storage.redis import RedisStorage
 
 # Session venvs go to a cache of this test run, not the user's ~/.cache/codemode.
@@ -47,6 +48,18 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 def redis_prefix() -> str:
     """A key prefix no other test uses."""
     return f"codemode-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["file", "redis"])
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """Each storage backend in turn, so one test specifies them all: files, then Redis (a unique prefix)."""
+    if request.param == "redis":
+        async with open_redis_storage() as redis:
+            yield redis
+        return
+    backend = FileStorage(tmp_path / "store")
+    yield backend
+    await backend.close()
 
 
 @pytest.fixture

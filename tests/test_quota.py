@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,23 +15,13 @@ from codemode.server import ServerSettings, create_server
 from codemode.server.arguments import build_parser, parse_settings
 from codemode.session_store import SessionRecord, SessionStore
 from codemode.snapshots import Snapshot, SnapshotStore
-from codemode.storage import FileStorage, Storage
+from codemode.storage import Storage
 from codemode.workflows import WorkflowStore
-from tests.conftest import open_redis_storage
 from tests.server.conftest import call, refused
 
 pytestmark = pytest.mark.anyio
 
 WORKFLOW = "def run():\n    return 1\n"
-
-
-@pytest.fixture(params=["file", "redis"])
-async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    if request.param == "file":
-        yield FileStorage(tmp_path)
-        return
-    async with open_redis_storage() as redis:
-        yield redis
 
 
 def test_check_room_counts_a_replaced_entry_once():

@@ -5,16 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from codemode import ExecutionLimits, FileStorage, Session, Snapshot, SnapshotStore
+from codemode import ExecutionLimits, Session, Snapshot, SnapshotStore
 from codemode.errors import InvalidArgument, LimitExceeded, SnapshotError, SnapshotNotFound, SnapshotUnavailable
 from codemode.executors.sandbox import SandboxConfig
 from codemode.storage.base import Storage
-from tests.conftest import open_redis_storage
 
 pytestmark = pytest.mark.anyio
 
@@ -183,15 +181,6 @@ async def test_without_a_serializer_the_worker_starts_and_says_why(workspace: Pa
 
 
 # -- stored snapshots --------------------------------------------------------------------
-
-
-@pytest.fixture(params=["file", "redis"])
-async def storage(request: pytest.FixtureRequest, workspace: Path) -> AsyncIterator[Storage]:
-    if request.param == "file":
-        yield FileStorage(workspace)
-        return
-    async with open_redis_storage() as redis:
-        yield redis
 
 
 async def test_a_stored_snapshot_is_listed_restored_and_deleted(session: Session, storage: Storage):
