@@ -238,8 +238,43 @@ async def test_a_failed_venv_build_leaves_no_venv_behind(
         async with Session.from_base(workspace, timeout=10) as session:
             assert session.workspace.deps.problem and "no-such-package-anywhere" in session.workspace.deps.problem
             assert (await session.run("1 + 1")).value == 2  # it starts, without the packages
-    assert len(_venv_dirs(cache)) == 1  # the bare venv it ran in, shared, not one per start
-    assert _venv_dirs(cache) == _published(cache)
+            assert len(_venv_dirs(cache)) == 1 and not _published(cache)  # a venv of its own, linked from no key
+    assert _venv_dirs(cache) == set()  # removed when the session closed
+
+
+async def test_packages_added_after_a_failed_build_change_no_shared_venv(
+    workspace: Path, wheelhouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CODEMODE_CACHE_DIR", str(cache))
+    async with Session.from_base(workspace, timeout=10) as healthy:  # an empty workspace's venv, published
+        await healthy.run("1")
+    published = _published(cache)
+    (workspace / "requirements.txt").write_text("no-such-package-anywhere\n")
+    async with Session.from_base(workspace, timeout=10) as session:
+        added = await session.add_dep("tinypkg")
+        assert added["installed"] == ["tinypkg"], added
+        assert (await session.run("import tinypkg\ntinypkg.VALUE")).is_ok
+    assert _published(cache) == published == _venv_dirs(cache)  # the fallback venv went with its session
+    (workspace / "requirements.txt").write_text("")
+    async with Session.from_base(workspace, timeout=10) as fixed:  # the healthy venv did not get tinypkg
+        assert not (await fixed.run("import tinypkg")).is_ok
+
+
+async def test_a_venv_no_key_links_to_is_removed_once_nobody_uses_it(tmp_path: Path, wheelhouse: Path):
+    from codemode.venvs import VenvCache, current_python
+
+    venvs = VenvCache(tmp_path / "cache")
+    first, _ = await venvs.ensure("first", current_python(), [])
+    second, _ = await venvs.ensure("second", current_python(), [])
+    assert first is not None and second is not None
+    lease = await venvs.lease(first)
+    venvs.rekey("second", "first", second)  # deps.add made `second` hold what `first` was filed for
+    await venvs.remove_unused()
+    assert _venv_dirs(tmp_path / "cache") == {first.name, second.name}  # first is unlinked but in use
+    lease.release()
+    await venvs.remove_unused()
+    assert _venv_dirs(tmp_path / "cache") == {second.name} == _published(tmp_path / "cache")
 
 
 KILLED_BUILD = """

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 import anyio
 from pydantic import Field
 
-from codemode.errors import DepsError, InvalidArgument, RuntimeDepsDisabled
+from codemode.errors import InvalidArgument, RuntimeDepsDisabled
 from codemode.record import Record
 from codemode.storage.base import WORKSPACE, Storage
+from codemode.venv_leases import Lease
 from codemode.venvs import LineCallback, VenvCache, current_python, venv_key, venv_python
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class DepsManager:
         self._python = python or current_python()
         self._python_label = python or f"{platform.python_implementation()}-{platform.python_version()}"
         self._venv: Path | None = None
+        self._lease: Lease | None = None  # keeps our venv from clean-ups while we use it
         self._key: str | None = None
         self.problem: str | None = None
         self._lock = anyio.Lock()
@@ -122,19 +124,27 @@ class DepsManager:
                     self._key, self._python, requirements, build=self.allow_source_builds
                 )
                 if venv is None:
+                    # Sessions start without the packages, in a venv of their own: what deps.add puts there
+                    # changes no venv another workspace finds under a key. The next start tries again.
                     logger.warning("configured packages could not be installed: %s", self.problem)
-                    venv = await self._bare_venv()
-                self._venv = venv
+                    venv = await self._venvs.private(self._python)
+                await self._use(venv)
+            assert self._venv is not None
             return self._venv
 
-    async def _bare_venv(self) -> Path:
-        """The workspace's venv without packages: sessions start in it when the configured ones fail to install
-        (the failed venv is gone, and the next start tries again)."""
-        key = venv_key(self._storage.location, self._python_label, [])
-        venv, problem = await self._venvs.ensure(key, self._python, [])
-        if venv is None:  # nothing to install: cannot happen, but say so rather than start nowhere
-            raise DepsError(f"cannot create a venv: {problem}")
-        return venv
+    async def _use(self, venv: Path) -> None:
+        lease = await self._venvs.lease(venv)
+        if self._lease is not None:
+            self._lease.release()
+        self._venv, self._lease = venv, lease
+
+    async def close(self) -> None:
+        """Stop using the venv, and remove the venvs nothing uses any more (our private one, replaced ones)."""
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+        with anyio.CancelScope(shield=True):
+            await self._venvs.remove_unused()
 
     async def python(self) -> Path:
         return venv_python(await self.environment())

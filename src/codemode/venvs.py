@@ -4,9 +4,9 @@ A venv is identified by a key: the workspace, the Python version and the sorted
 requirements. ``keys/<key>`` is a symlink to a venv in ``envs/``; publishing a
 venv is creating that link, atomically, once the venv is complete, so a crash
 half-way never leaves a broken venv behind a key. A build whose install fails
-removes its venv; one that died with its server (killed mid-build) is removed by
-the next build: a build holds an ``flock`` on its marker in ``building/`` while it
-runs, and a marker nobody holds is a dead build's. When packages are added to a
+removes its venv; what is left by a build that died with its server, or is no
+longer linked from any key and no longer used, is removed by the next build
+(:mod:`codemode.venv_leases`). When packages are added to a
 venv while it runs (``deps.add``), its content matches a new key: the link moves
 (:meth:`VenvCache.rekey`), and the next session with those requirements finds it
 instead of building a new one. A file lock per key keeps two servers on one
@@ -20,19 +20,17 @@ server's user, outside any sandbox. uv gets an allow-list environment
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -42,6 +40,7 @@ from anyio.abc import ByteReceiveStream
 
 from codemode.environment import installer_environment
 from codemode.errors import DepsError
+from codemode.venv_leases import Lease, build_marker, remove_tree, remove_unused
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +105,7 @@ class VenvCache:
         async with await _FileLock.acquire(self.root / "locks" / f"{key}.lock"):
             if venv_python(link).exists():  # built by another process meanwhile
                 return link.resolve(), None
-            await anyio.to_thread.run_sync(self._remove_dead_builds)
+            await anyio.to_thread.run_sync(remove_unused, self.root)
             venv, problem = await self._build(python, requirements, build)
             if venv is not None:
                 _point(link, venv)
@@ -116,7 +115,7 @@ class VenvCache:
         """A new venv with ``requirements``, or ``(None, problem)`` with nothing left behind."""
         venv = self.root / "envs" / uuid.uuid4().hex
         problem, kept = None, False
-        with _build_marker(self.root / "building" / venv.name):
+        with build_marker(self.root / "building" / venv.name):
             try:
                 await self.create(venv, python)
                 if requirements:
@@ -125,36 +124,23 @@ class VenvCache:
             finally:
                 if not kept:  # failed, raised or cancelled: its venv goes, before its marker does
                     with anyio.CancelScope(shield=True):
-                        await anyio.to_thread.run_sync(_remove_tree, venv)
+                        await anyio.to_thread.run_sync(remove_tree, venv)
         return (venv, None) if kept else (None, problem)
 
-    def _remove_dead_builds(self) -> None:
-        """Remove the venvs of builds that died (a killed server): a marker nobody holds a lock on."""
-        markers = self.root / "building"
-        try:
-            names = [name for name in os.listdir(markers) if not name.startswith(".")]
-        except FileNotFoundError:
-            return
-        for name in names:
-            try:
-                fd = os.open(markers / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError:
-                continue  # gone meanwhile: its build ended
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                # A build that ended removed its marker before unlocking it: only a dead build's is still linked.
-                if os.fstat(fd).st_nlink:
-                    _remove_tree(self.root / "envs" / name)
-                    if (self.root / "envs" / name).exists():
-                        raise OSError(f"{self.root / 'envs' / name} could not be removed whole")  # next build retries
-                    os.unlink(markers / name)
-                    logger.info("removed venv %s, left behind by a build that did not finish", name)
-            except BlockingIOError:
-                pass  # a build in progress
-            except OSError as exc:
-                logger.warning("could not remove the leftovers of venv build %s: %s", name, exc)
-            finally:
-                os.close(fd)
+    async def private(self, python: str) -> Path:
+        """A new venv without packages that no key links to: one workspace's alone (lease it at once)."""
+        venv, problem = await self._build(python, [], build=False)
+        if venv is None:
+            raise DepsError(f"cannot create a venv: {problem}")
+        return venv
+
+    async def lease(self, venv: Path) -> Lease:
+        """Keep ``venv`` from clean-ups while it is used (release the lease when it no longer is)."""
+        return await anyio.to_thread.run_sync(Lease, self.root, venv)
+
+    async def remove_unused(self) -> None:
+        """Remove the venvs nothing uses: dead builds', and those no key links to and nobody leases."""
+        await anyio.to_thread.run_sync(remove_unused, self.root)
 
     async def create(self, venv: Path, python: str) -> None:
         venv.parent.mkdir(parents=True, exist_ok=True)
@@ -289,27 +275,6 @@ def _point(link: Path, target: Path) -> None:
     temporary = link.with_name(f".{link.name}.{uuid.uuid4().hex}")
     temporary.symlink_to(target)
     os.replace(temporary, link)
-
-
-@contextlib.contextmanager
-def _build_marker(path: Path) -> Iterator[None]:
-    """``path`` exists, locked, while the block runs; removed (then unlocked) after it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}")  # locked before it gets a name a sweep looks at
-    fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.rename(temporary, path)
-        yield
-    finally:
-        for name in (path, temporary):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
-        os.close(fd)
-
-
-def _remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
 
 
 class _FileLock:

@@ -85,6 +85,7 @@ class Workspace:
         tasks, self._tasks = self._tasks, None
         with anyio.CancelScope(shield=True):
             await self.tools.aclose()
+            await self.deps.close()
         tasks.cancel_scope.cancel()
         await tasks.__aexit__(None, None, None)
 
