@@ -132,6 +132,10 @@ class Confinement(BaseModel):
     network: str = Field(description="'on', or 'off' (an empty network namespace).")
     cgroup: bool = Field(description="True if a cgroup bounds the worker's memory and processes as a whole.")
     workdir: str | None = Field(default=None, description="The session's working directory (cwd and HOME).")
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="With the network off, the hosts code may still reach through the host's proxy (--allow-host).",
+    )
     limits: ExecutionLimits = Field(
         description="The resource limits of the session's worker (memory, CPU, processes, files, output)."
     )

@@ -44,6 +44,10 @@ def make_executor(name: str, limits: ExecutionLimits, sandbox: SandboxConfig | N
     if name == "inprocess":
         if sandbox is not None and sandbox.mode == "bwrap":
             raise InvalidArgument("the in-process executor runs code inside the server and cannot be sandboxed")
+        if sandbox is not None and sandbox.allow_hosts:
+            raise InvalidArgument(
+                "--allow-host needs the subprocess executor: in-process code uses the server's network"
+            )
         from codemode.executors.inprocess import InProcessExecutor
 
         return InProcessExecutor(limits=limits)

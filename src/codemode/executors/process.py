@@ -88,6 +88,7 @@ class WorkerProcess:
             "image_max_bytes": limits.image_max_bytes,
             "rlimits": rlimits,
             "limit_names": _limit_names(limits),
+            "egress": launcher.egress_relay(),
         }
         if not os.access(python, os.X_OK):  # say so here: inside a sandbox it would be a mere exit code
             raise WorkerError(f"cannot start the worker with {python!r}: no such executable")

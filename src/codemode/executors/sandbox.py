@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from codemode.environment import WORKER_NAMES, allowed_environment
 from codemode.errors import SandboxError
+from codemode.executors.egress import SOCKET_NAME, EgressLimits
+from codemode.executors.egress_rules import parse_rule
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,10 @@ _ETC_ALLOWED = (
 _SYSTEM_DIRS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _PROBE_TIMEOUT = 10.0
 _BLOCK = 4096
+_EGRESS_DIR = "/run/codemode"
+"""Where the egress proxy's socket directory appears inside the sandbox (read-only)."""
+EGRESS_PORT = 3128
+"""The loopback port of the worker's relay to the egress proxy (its network namespace is its own: always free)."""
 
 
 class SandboxConfig(BaseModel):
@@ -75,6 +81,31 @@ class SandboxConfig(BaseModel):
     network: bool = Field(default=True, description="False: the worker gets an empty network namespace (bwrap only).")
     pass_env: tuple[str, ...] = Field(default=(), description="Names of server environment variables workers get.")
     state_dir: Path | None = Field(default=None, description="Where workers' directories live (default: state_root()).")
+    allow_hosts: tuple[str, ...] = Field(
+        default=(),
+        description="With the network off, NAME[:PORT] entries code may still reach through a proxy on the host "
+        "(--allow-host): a name, *.suffix or IP address; without a port, 443 and 80.",
+    )
+    egress: EgressLimits = Field(default_factory=EgressLimits, description="Bounds of that proxy, per session.")
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _parse_allow_hosts(cls, entries: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(str(parse_rule(entry)) for entry in entries))
+
+    @model_validator(mode="after")
+    def _allow_hosts_need_network_off(self) -> SandboxConfig:
+        if self.allow_hosts and self.network:
+            raise ValueError(
+                "--allow-host (allow_hosts) needs --network off (network=False): with the network on, code reaches "
+                "every host already"
+            )
+        if self.allow_hosts and self.mode == "none":
+            raise ValueError(
+                "--allow-host (allow_hosts) needs the bubblewrap sandbox: with --sandbox none the worker uses the "
+                "host's network, so nothing limits where it connects"
+            )
+        return self
 
 
 def state_root() -> Path:
@@ -133,6 +164,8 @@ def resolve_mode(config: SandboxConfig) -> Literal["bwrap", "none"]:
         return "bwrap"
     if config.mode == "bwrap":
         raise SandboxError(f"--sandbox bwrap was asked for, but {status.reason}")
+    if config.allow_hosts:
+        raise SandboxError(f"--allow-host needs the bubblewrap sandbox's empty network namespace, but {status.reason}")
     return "none"
 
 
@@ -179,6 +212,11 @@ class WorkerDir:
     @property
     def shm(self) -> Path:
         return self.root / "shm"
+
+    @property
+    def egress(self) -> Path:
+        """The egress proxy's socket directory (``--allow-host``): read-only in the sandbox, not in ``home``."""
+        return self.root / "egress"
 
     def size(self, budget: int) -> int:
         """Bytes used (links not followed; every entry is at least one block); stops counting past ``budget``."""
@@ -271,6 +309,12 @@ class Launcher:
     def plan(self, command: list[str]) -> LaunchPlan:
         return plan_launch(command, self.workdir, self.config, self.mode, self.libraries)
 
+    def egress_relay(self) -> dict[str, str | int] | None:
+        """What the worker's relay to the egress proxy needs (``--allow-host``), or None without one."""
+        if not (self.sandboxed and self.config.allow_hosts):
+            return None
+        return {"socket": f"{_EGRESS_DIR}/{SOCKET_NAME}", "port": EGRESS_PORT}
+
 
 def plan_launch(
     command: list[str],
@@ -305,6 +349,7 @@ def plan_launch(
         "--bind",
         str(workdir.home),
         str(workdir.home),
+        *(["--ro-bind", str(workdir.egress), _EGRESS_DIR] if config.allow_hosts else []),
         "--remount-ro",  # the root tmpfs that holds the mount points: nothing may be written there
         "/",
         "--remount-ro",  # nor in /dev (a tmpfs too; its device nodes still work)
@@ -316,7 +361,21 @@ def plan_launch(
         "--",
         *command,
     ]
-    return LaunchPlan(argv, env | {"TMPDIR": "/tmp"}, workdir.home, sandboxed=True, network=config.network)
+    env |= {"TMPDIR": "/tmp", **(_proxy_environment(config.allow_hosts) if config.allow_hosts else {})}
+    return LaunchPlan(argv, env, workdir.home, sandboxed=True, network=config.network)
+
+
+def _proxy_environment(allow_hosts: tuple[str, ...]) -> dict[str, str]:
+    """Every spelling of the proxy variables (curl reads only lower-case http_proxy), at the worker's relay.
+
+    The sandbox's own loopback is reached directly, but for a loopback address that is listed: that one
+    names a service on the host, through the proxy.
+    """
+    proxy = f"http://127.0.0.1:{EGRESS_PORT}"
+    names = ("http_proxy", "https_proxy", "all_proxy")
+    listed = {parse_rule(entry).host for entry in allow_hosts}
+    local = ",".join(name for name in ("localhost", "127.0.0.1", "::1") if name not in listed)
+    return {**dict.fromkeys((*names, *(name.upper() for name in names)), proxy), "no_proxy": local, "NO_PROXY": local}
 
 
 def worker_environment(pass_env: tuple[str, ...], workdir: WorkerDir, python: Path) -> dict[str, str]:

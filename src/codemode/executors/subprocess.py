@@ -34,6 +34,7 @@ from codemode.executors.base import (
     ExecutorBase,
     HostHandler,
 )
+from codemode.executors.egress import EgressProxy
 from codemode.executors.process import WorkerExited, WorkerProcess, format_bytes
 from codemode.executors.sandbox import Launcher, SandboxConfig, WorkerDir, bwrap_status, resolve_mode, warn_unconfined
 from codemode.models import Confinement, ErrorInfo, ExecutionResult, RuntimeInfo
@@ -61,6 +62,7 @@ class SubprocessExecutor(ExecutorBase):
         self._own_python = python is not None
         self.sandbox = sandbox or SandboxConfig()
         self._launcher: Launcher | None = None
+        self._egress: EgressProxy | None = None
         self._serializer = serializer.Serializer(None, "the worker has not started")
         self._worker: WorkerProcess | None = None
         self._lost_between_runs: str | None = None
@@ -108,6 +110,7 @@ class SubprocessExecutor(ExecutorBase):
             network="on" if self._launcher is None or self._launcher.network else "off",
             cgroup=launch is not None and launch.cgroup is not None,
             workdir=str(self._launcher.workdir.home) if self._launcher else None,
+            allow_hosts=list(self.sandbox.allow_hosts) if self._egress is not None else [],
             limits=self.limits,
             not_confined=[]
             if sandboxed
@@ -134,8 +137,20 @@ class SubprocessExecutor(ExecutorBase):
             self._serializer = await anyio.to_thread.run_sync(serializer.install, self.sandbox.state_dir)
             shown = (self._serializer.path, *js_ops.node_binds(str(workdir.root.parent)))  # JavaScript runs node
             libraries = tuple(Path(path) for path in shown if path)
+            if self.sandbox.allow_hosts:
+                await self._start_egress(workdir)
             self._launcher = Launcher(self.sandbox, mode, workdir, libraries)
         return await WorkerProcess.spawn(self.python, self.limits, self._launcher)
+
+    async def _start_egress(self, workdir: WorkerDir) -> None:
+        """The proxy to the ``--allow-host`` hosts: one per executor, outliving its workers."""
+        proxy = EgressProxy(self.sandbox.allow_hosts, workdir.egress, self.sandbox.egress, workdir.root.name)
+        try:
+            await anyio.to_thread.run_sync(proxy.start)
+        except OSError as exc:
+            await anyio.to_thread.run_sync(workdir.remove)
+            raise WorkerError(f"cannot start the session's --allow-host proxy: {exc}") from exc
+        self._egress = proxy
 
     async def _current(self) -> WorkerProcess:
         """The live worker; one that died since the last run is replaced, and the next result says so."""
@@ -373,6 +388,8 @@ class SubprocessExecutor(ExecutorBase):
         worker, self._worker = self._worker, None
         if worker is not None:
             await worker.close()
+        if self._egress is not None:
+            await anyio.to_thread.run_sync(self._egress.stop)
         if self._launcher is not None:
             await anyio.to_thread.run_sync(self._launcher.workdir.remove)
 

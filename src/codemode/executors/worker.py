@@ -299,6 +299,8 @@ def main() -> None:
         config = json.loads(sys.argv[1])
         _die_with_parent(config["parent_pid"])
         limits.apply_limits(config.get("rlimits", {}))
+        if config.get("egress"):  # --allow-host: the way to the host's proxy (loaded only then)
+            _load_sibling("egress_relay").start(config["egress"]["socket"], config["egress"]["port"])
         Worker(config).serve()
     except BaseException:
         import traceback

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from codemode import __version__
 from codemode.errors import CodemodeError, InvalidArgument
 from codemode.executors.base import ExecutionLimits
@@ -247,6 +249,14 @@ def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
         help="workers' network; 'off' = an empty network namespace (default: off over HTTP, on over stdio)",
     )
     add(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="with the network off, a host code may still reach through a proxy on the host (repeat): a name, "
+        "*.suffix or IP address; without a port 443 and 80. Implies --network off",
+    )
+    add(
         "--pass-env",
         action="append",
         default=[],
@@ -311,12 +321,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         extra_deps=args.extra_dep,
         python_version=args.python_version,
         eager_start=not http,  # over HTTP the worker pool has new sessions' workers ready
-        sandbox=SandboxConfig(
-            mode=args.sandbox,
-            network=(args.network or ("off" if http else "on")) == "on",
-            pass_env=tuple(args.pass_env),
-            state_dir=args.state_dir,
-        ),
+        sandbox=_sandbox_config(args, http),
         **_storage_settings(args),
         sync_deps_on_start=args.sync_deps,
         redis_prefix=args.redis_prefix,
@@ -342,6 +347,21 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         http_keep_alive=args.http_keep_alive,
         http_max_connections=args.http_max_connections,
     )
+
+
+def _sandbox_config(args: argparse.Namespace, http: bool) -> SandboxConfig:
+    """``--sandbox``, ``--network``, ``--allow-host`` ...; the network is off by default over HTTP or with hosts."""
+    network = args.network or ("off" if http or args.allow_host else "on")
+    try:
+        return SandboxConfig(
+            mode=args.sandbox,
+            network=network == "on",
+            pass_env=tuple(args.pass_env),
+            state_dir=args.state_dir,
+            allow_hosts=tuple(args.allow_host),
+        )
+    except ValidationError as exc:
+        raise InvalidArgument("; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())) from None
 
 
 def _storage_settings(args: argparse.Namespace) -> dict[str, Any]:
