@@ -131,6 +131,9 @@ class Confinement(BaseModel):
     sandbox: str = Field(description="'bwrap' (namespaces, private file system) or 'none' (an ordinary process).")
     network: str = Field(description="'on', or 'off' (an empty network namespace).")
     cgroup: bool = Field(description="True if a cgroup bounds the worker's memory and processes as a whole.")
+    syscall_filter: bool = Field(
+        default=False, description="True if a seccomp filter denies system calls no session needs (bpf, mount...)."
+    )
     workdir: str | None = Field(default=None, description="The session's working directory (cwd and HOME).")
     allow_hosts: list[str] = Field(
         default_factory=list,

@@ -38,7 +38,6 @@ from codemode.storage.redis import RedisStorage
 from codemode.workflows import WorkflowStore
 from tests.conftest import REDIS_URL, open_redis_storage
 from tests.server.conftest import HttpServer, text_of
-from tests.storage.conftest import storage  # noqa: F401  (the fixture: every backend)
 
 pytestmark = pytest.mark.anyio
 

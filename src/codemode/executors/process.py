@@ -20,7 +20,7 @@ import anyio.to_thread
 from anyio.abc import Process, SocketStream
 
 from codemode.errors import WorkerError
-from codemode.executors import protocol
+from codemode.executors import protocol, seccomp
 from codemode.executors.base import ExecutionLimits
 from codemode.executors.cgroups import WorkerCgroup
 from codemode.executors.sandbox import Launcher
@@ -44,6 +44,7 @@ class _Launch:
     cgroup: WorkerCgroup | None
     limits: ExecutionLimits
     process_limit: bool
+    syscall_filter: bool = False
     oom_kills: int = 0
 
 
@@ -94,6 +95,7 @@ class WorkerProcess:
             raise WorkerError(f"cannot start the worker with {python!r}: no such executable")
         launch = launcher.plan([python, str(WORKER_PATH), json.dumps(config)])
         argv, info = _with_info_fd(launch.argv) if launch.sandboxed else (launch.argv, None)
+        argv, syscall_filter = _with_syscall_filter(argv) if launch.sandboxed else (argv, None)
         try:
             process = await anyio.open_process(
                 cgroup.wrap(argv) if cgroup else argv,
@@ -102,7 +104,7 @@ class WorkerProcess:
                 stderr=errors_write,  # read only if it fails to start: user bytes never reach our log
                 cwd=launch.cwd,
                 env=launch.env,
-                pass_fds=[worker_end.fileno(), *([info[1]] if info else [])],
+                pass_fds=[worker_end.fileno(), *([info[1]] if info else []), *filter(None, [syscall_filter])],
                 start_new_session=True,  # its own process group: one killpg ends it and its children
             )
         except OSError as exc:
@@ -116,9 +118,11 @@ class WorkerProcess:
             os.close(errors_write)
             if info:
                 os.close(info[1])
+            if syscall_filter:
+                os.close(syscall_filter)
         stream = await SocketStream.from_socket(host_end)
         process_limit = (cgroup is not None and cgroup.limits_processes) or "RLIMIT_NPROC" in rlimits
-        launched = _Launch(launch.sandboxed, launch.network, cgroup, limits, process_limit)
+        launched = _Launch(launch.sandboxed, launch.network, cgroup, limits, process_limit, syscall_filter is not None)
         worker = cls(process, stream, limits, launched, errors_fd)
         try:
             await worker._await_ready(limits.start_timeout)
@@ -319,6 +323,19 @@ def _with_info_fd(argv: list[str]) -> tuple[list[str], tuple[int, int]]:
     """``argv`` (a bwrap command) made to report the sandbox's pid on a pipe."""
     read_end, write_end = os.pipe()
     return [argv[0], "--info-fd", str(write_end), *argv[1:]], (read_end, write_end)
+
+
+def _with_syscall_filter(argv: list[str]) -> tuple[list[str], int | None]:
+    """``argv`` (a bwrap command) made to load the seccomp filter, and the descriptor it reads it from.
+
+    None where there is no filter for this architecture: the worker runs without one, and says so.
+    """
+    if not seccomp.supported():
+        return argv, None
+    fd = os.memfd_create("codemode-seccomp")
+    os.write(fd, seccomp.program())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return [argv[0], "--seccomp", str(fd), *argv[1:]], fd
 
 
 def _sandboxed_pid(info_fd: int, fallback: int) -> int:

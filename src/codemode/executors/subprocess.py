@@ -109,6 +109,7 @@ class SubprocessExecutor(ExecutorBase):
             sandbox="bwrap" if sandboxed else "none",
             network="on" if self._launcher is None or self._launcher.network else "off",
             cgroup=launch is not None and launch.cgroup is not None,
+            syscall_filter=launch is not None and launch.syscall_filter,
             workdir=str(self._launcher.workdir.home) if self._launcher else None,
             allow_hosts=list(self.sandbox.allow_hosts) if self._egress is not None else [],
             limits=self.limits,
