@@ -91,25 +91,30 @@ async def test_javascript_runs_inside_the_sandbox(session: Session, workspace: P
 
 
 @pytest.mark.usefixtures("sandbox")
-@pytest.mark.parametrize(("prefix", "shown"), [("node-prefix", "node-prefix"), ("home", "home/bin/node")])
+@pytest.mark.parametrize(("prefix", "lib_shown"), [("node-prefix", True), ("home", False)])
 async def test_a_node_installed_outside_usr_runs_in_the_sandbox(
-    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch, prefix: str, shown: str
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch, prefix: str, lib_shown: bool
 ):
     """Only /usr and the interpreter are in the sandbox: the node found on the PATH is shown there too.
 
-    Its installation directory, unless that is the home directory (then the binary alone).
+    The binary and the lib/ beside its bin/, never the rest of the installation; not even lib/ when it
+    is in the home directory.
     """
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     installed = tmp_path / prefix / "bin" / "node"  # under /tmp: the sandbox has a private /tmp
     installed.parent.mkdir(parents=True)
+    (tmp_path / prefix / "lib").mkdir()
     _link_or_copy(Path(os.path.realpath(shutil.which("node") or "")), installed)
     monkeypatch.setenv("PATH", f"{installed.parent}{os.pathsep}{os.environ['PATH']}")
-    assert node_binds(str(tmp_path / "workers")) == (str(tmp_path / shown),)
+    lib = tmp_path / prefix / "lib"
+    assert node_binds(str(tmp_path / "workers")) == ((str(installed), str(lib)) if lib_shown else (str(installed),))
     (installed.parent / "beside-node").write_text("")
+    (lib / "a-library").write_text("")
     async with Session.from_base(workspace, timeout=10, sandbox="bwrap") as session:
         assert session.supports("javascript")
-        code = f"[process.execPath, require('fs').existsSync({str(installed.parent / 'beside-node')!r}), 6 * 7]"
-        assert (await js(session, code)).value == [str(installed), prefix == "node-prefix", 42]
+        shown = [str(installed.parent / "beside-node"), str(lib / "a-library")]
+        code = f"[process.execPath, ...{shown!r}.map(p => require('fs').existsSync(p)), 6 * 7]"
+        assert (await js(session, code)).value == [str(installed), False, lib_shown, 42]
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -34,19 +34,33 @@ def test_check_room_counts_a_replaced_entry_once():
 
 
 async def test_artifacts_stop_at_the_workspace_quota_and_keep_what_is_stored(storage: Storage):
-    artifacts = ArtifactStore(storage, quota=StorageQuota(artifacts_bytes=1000, artifacts_count=3))
-    await artifacts.save("first", "a" * 400)
-    await artifacts.save("second", "b" * 400)
+    # Each artifact counts its data and its record (a few hundred bytes); a save reserves room for two records.
+    artifacts = ArtifactStore(storage, quota=StorageQuota(artifacts_bytes=12_000, artifacts_count=3))
+    await artifacts.save("first", "a" * 4000)
+    await artifacts.save("second", "b" * 4000)
     with pytest.raises(LimitExceeded, match=r"the workspace's artifacts quota reached: .*artifacts.delete"):
-        await artifacts.save("third", "c" * 400)
-    await artifacts.save("first", "A" * 500)  # a replacement counts once
-    assert [await artifacts.load(name) for name in ("first", "second")] == ["A" * 500, "b" * 400]
+        await artifacts.save("third", "c" * 4000)
+    await artifacts.save("first", "A" * 5000)  # a replacement counts once
+    assert [await artifacts.load(name) for name in ("first", "second")] == ["A" * 5000, "b" * 4000]
     assert sorted(info.name for info in await artifacts.list()) == ["first", "second"]
     await artifacts.delete("second")
-    await artifacts.save("third", "c" * 400)
+    await artifacts.save("third", "c" * 4000)
     await artifacts.save("fourth", "d")
     with pytest.raises(LimitExceeded, match="3 of 3 stored already"):
         await artifacts.save("fifth", "e")
+
+
+async def test_descriptions_and_metadata_are_bounded_and_counted(storage: Storage):
+    artifacts = ArtifactStore(storage, quota=StorageQuota(artifacts_bytes=20_000))
+    with pytest.raises(LimitExceeded, match="description of artifact 'long' has 8,193 characters; the limit is 8,192"):
+        await artifacts.save("long", "", description="d" * 8193)
+    with pytest.raises(LimitExceeded, match="artifact metadata is .* bytes as JSON; the limit is 65,536"):
+        await artifacts.save("meta", "", metadata={"m": "m" * 70_000})
+    await artifacts.save("one", "", description="d" * 8000)
+    with pytest.raises(LimitExceeded, match="artifacts quota reached"):  # empty data, but the records count
+        await artifacts.save("two", "", description="d" * 8000)
+    with pytest.raises(LimitExceeded, match="description of workflow 'w'"):
+        await WorkflowStore(storage).add("w", WORKFLOW, "x" * 8193)
 
 
 async def test_workflows_stop_at_the_workspace_count(storage: Storage):
@@ -89,7 +103,7 @@ async def test_named_sessions_stop_at_each_principals_quota(storage: Storage):
 
 
 async def test_code_saving_in_a_loop_gets_a_clear_error_and_the_session_goes_on(tmp_path: Path):
-    async with Session.from_base(tmp_path, quota=StorageQuota(artifacts_bytes=10_000)) as session:
+    async with Session.from_base(tmp_path, quota=StorageQuota(artifacts_bytes=12_000)) as session:
         result = await session.run(
             "saved = 0\ntry:\n    while True:\n        artifacts.save(f'blob{saved}', 'x' * 3000)\n        saved += 1\n"
             "except Exception as exc:\n    error = f'{type(exc).__name__}: {exc}'\nsaved, error"

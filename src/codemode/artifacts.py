@@ -33,7 +33,7 @@ from pydantic import Field, ValidationError
 from codemode.errors import ArtifactNotFound, CodemodeError, InvalidArgument, LimitExceeded
 from codemode.names import validate_name
 from codemode.offload import INLINE_BYTES, run_sized
-from codemode.quota import StorageQuota, check_room
+from codemode.quota import MAX_METADATA_BYTES, StorageQuota, check_description, check_room
 from codemode.record import Record
 from codemode.storage.base import Storage, skip_entry
 
@@ -44,6 +44,7 @@ META = "artifacts/.meta"
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # Files a workspace keeps in artifacts/ to explain the folder: not artifacts unless saved as one.
 _PLACEHOLDERS = frozenset({"README"})
+_RECORD_OVERHEAD = 512  # a record's fields besides description and metadata, as JSON
 _READ_ATTEMPTS = 3  # a save in another process may change data and record between our two reads
 
 Kind = Literal["text", "json", "bytes"]
@@ -96,15 +97,18 @@ class ArtifactStore:
         if len(payload) > self.max_bytes:
             raise LimitExceeded(f"artifact {name!r} is {len(payload):,} bytes; the limit is {self.max_bytes:,} bytes")
         _check_metadata(metadata)
+        description = check_description(description, f"artifact {name!r}")
         digest = await _sha256(payload)
         async with self._writing:
-            await self._check_quota(name, len(payload))
+            # The record is stored too (with the replaced one's during the save): it counts, twice over.
+            extra = 2 * (len(description) + len(json.dumps(metadata or {})) + _RECORD_OVERHEAD)
+            await self._check_quota(name, len(payload) + extra)
             previous = await self._current(name)
             now = datetime.now(UTC)
             record = _StoredRecord(
                 name=name,
                 path=self._path(name),
-                description=str(description or ""),
+                description=description,
                 metadata=metadata or {},
                 created_at=previous.created_at if previous else now,
                 updated_at=now,
@@ -242,12 +246,12 @@ async def _sha256(payload: bytes) -> str:
 
 
 def _recorded_size(raw: bytes) -> int:
-    """The size a record states (0 for one that cannot be read: it is skipped by listings too)."""
+    """What an artifact takes: the size its record states, and the record itself."""
     try:
         size = json.loads(raw).get("size")
     except (ValueError, AttributeError):
-        return 0
-    return size if isinstance(size, int) and size > 0 else 0
+        size = 0
+    return len(raw) + (size if isinstance(size, int) and size > 0 else 0)
 
 
 def _encode(data: Any) -> tuple[bytes, Kind]:
@@ -276,9 +280,11 @@ def _check_metadata(metadata: Any) -> None:
     if not isinstance(metadata, dict):
         raise InvalidArgument(f"artifact metadata must be a dict, not {type(metadata).__name__}")
     try:
-        json.dumps(metadata, allow_nan=False)
+        size = len(json.dumps(metadata, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"artifact metadata must be JSON data: {exc}") from None
+    if size > MAX_METADATA_BYTES:
+        raise LimitExceeded(f"artifact metadata is {size:,} bytes as JSON; the limit is {MAX_METADATA_BYTES:,}")
 
 
 def _parse_record(name: str, raw: bytes | None) -> _StoredRecord | None:

@@ -127,16 +127,16 @@ class DepsManager:
                     # Sessions start without the packages, in a venv of their own: what deps.add puts there
                     # changes no venv another workspace finds under a key. The next start tries again.
                     logger.warning("configured packages could not be installed: %s", self.problem)
-                    venv = await self._venvs.private(self._python)
-                await self._use(venv)
+                    self._use(await self._venvs.private(self._python))
+                else:
+                    self._use(await self._venvs.lease(venv))
             assert self._venv is not None
             return self._venv
 
-    async def _use(self, venv: Path) -> None:
-        lease = await self._venvs.lease(venv)
+    def _use(self, lease: Lease) -> None:
         if self._lease is not None:
             self._lease.release()
-        self._venv, self._lease = venv, lease
+        self._venv, self._lease = lease.venv, lease
 
     async def close(self) -> None:
         """Stop using the venv, and remove the venvs nothing uses any more (our private one, replaced ones)."""

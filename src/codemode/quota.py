@@ -19,6 +19,10 @@ from codemode.errors import LimitExceeded
 from codemode.executors.process import format_bytes
 
 GIB = 1024**3
+MAX_DESCRIPTION_CHARS = 8192
+"""Longest description of an artifact or a workflow: it is stored and listed with every entry."""
+MAX_METADATA_BYTES = 64 * 1024
+"""Largest metadata (as JSON) kept with an artifact."""
 
 
 class StorageQuota(BaseModel):
@@ -33,6 +37,16 @@ class StorageQuota(BaseModel):
     snapshots_count: int = Field(default=500, gt=0, description="Stored snapshots of one principal.")
     sessions_bytes: int = Field(default=2 * GIB, gt=0, description="Named sessions of one principal, as stored.")
     sessions_count: int = Field(default=500, gt=0, description="Named sessions of one principal.")
+
+
+def check_description(description: object, what: str) -> str:
+    """``description`` as text; ``LimitExceeded`` past :data:`MAX_DESCRIPTION_CHARS`."""
+    text = str(description or "")
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        raise LimitExceeded(
+            f"the description of {what} has {len(text):,} characters; the limit is {MAX_DESCRIPTION_CHARS:,}"
+        )
+    return text
 
 
 def check_room(

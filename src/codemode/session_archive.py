@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import logging
 import os
 import secrets
 import shutil
@@ -23,7 +24,15 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from codemode.errors import InvalidArgument, LimitExceeded, PathNotAllowed
-from codemode.session_files import DIR_FLAGS, directory_of, open_root, required_parts, split_path, walk
+from codemode.session_files import (
+    DIR_FLAGS,
+    directory_of,
+    open_root,
+    remove_tree_at,
+    required_parts,
+    split_path,
+    walk,
+)
 
 if TYPE_CHECKING:
     from codemode.session import Session
@@ -33,8 +42,11 @@ MAX_PACK_DEPTH = 100
 PACK_LIMIT = 256 * 1024**2
 """Default cap of :func:`pack_files` archives (and of what :func:`unpack_files` extracts)."""
 
-_STAGED_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+# A new file only: code may plant a FIFO (an open would wait forever) or a link under a name we are about to write.
+_STAGED_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _STAGING_PREFIX = ".codemode-staging-"
+
+logger = logging.getLogger(__name__)
 
 
 def pack(root: Path, max_bytes: int = PACK_LIMIT) -> bytes:
@@ -87,9 +99,13 @@ class StagedFiles:
         return self.files
 
     def discard(self) -> None:
-        shutil.rmtree(self._name, ignore_errors=True, dir_fd=self._root)
-        os.close(self._staging)
-        os.close(self._root)
+        try:
+            remove_tree_at(self._root, self._name)
+        except OSError as exc:  # the next unpack's sweep tries again once our lock is gone
+            logger.warning("could not remove the staging directory %s: %s", self._name, exc)
+        finally:
+            os.close(self._staging)
+            os.close(self._root)
 
     def _fill(self, archive: tarfile.TarFile, members: list[tarfile.TarInfo]) -> None:
         for member in members:
@@ -98,9 +114,18 @@ class StagedFiles:
                 if member.isfile():
                     source = archive.extractfile(member)
                     assert source is not None
-                    with os.fdopen(os.open(parts[-1], _STAGED_FILE_FLAGS, 0o600, dir_fd=parent), "wb") as file:
+                    with os.fdopen(_new_file(parent, parts[-1], member.name), "wb") as file:
                         shutil.copyfileobj(source, file)
         _merge(self._staging, self._root, "", apply=False)  # what cannot be put in place fails now
+
+
+def _new_file(dir_fd: int, name: str, shown: str) -> int:
+    try:
+        fd = os.open(name, _STAGED_FILE_FLAGS, 0o600, dir_fd=dir_fd)
+    except FileExistsError:
+        raise InvalidArgument(f"{shown!r} appears twice in the session files, or was put there meanwhile") from None
+    os.set_blocking(fd, True)
+    return fd
 
 
 def stage(root: Path, data: bytes, max_bytes: int = PACK_LIMIT) -> StagedFiles:
@@ -141,9 +166,11 @@ def _remove_unlocked(dir_fd: int, name: str) -> None:
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        shutil.rmtree(name, ignore_errors=True, dir_fd=dir_fd)
+        remove_tree_at(dir_fd, name)
     except BlockingIOError:
-        pass
+        pass  # another unpack's, in use
+    except OSError as exc:
+        logger.warning("could not remove the stale staging directory %s: %s", name, exc)
     finally:
         os.close(fd)
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from codemode.atomic import write_atomically
 from codemode.errors import FileNotFound, InvalidArgument, LimitExceeded, PathNotAllowed, Unavailable
+from codemode.executors.sandbox import remove_tree
 
 if TYPE_CHECKING:
     from codemode.session import Session
@@ -237,13 +238,28 @@ def _write_at(dir_fd: int, name: str, payload: bytes, shown: str) -> None:
         raise InvalidArgument(f"{shown!r} is a directory") from None
 
 
+def remove_tree_at(dir_fd: int, name: str) -> None:
+    """Remove directory ``name`` under ``dir_fd`` with all it holds, at any depth, never following a link.
+
+    shutil's descriptor walk first (it refuses a link at ``name`` and never leaves the tree); a tree
+    nested deeper than Python's recursion goes to ``rm -rf``, which walks it iteratively. OSError if
+    something could not be removed.
+    """
+    try:
+        shutil.rmtree(name, dir_fd=dir_fd)
+    except RecursionError:
+        remove_tree(Path(f"/proc/{os.getpid()}/fd/{dir_fd}") / name)  # the directory we hold, not a name
+        if os.path.lexists(Path(f"/proc/{os.getpid()}/fd/{dir_fd}") / name):
+            raise OSError(errno.ENOTEMPTY, "the tree could not be removed whole") from None
+
+
 def _delete_at(dir_fd: int, name: str, recursive: bool, shown: str) -> bool:
     try:
         try:
             os.unlink(name, dir_fd=dir_fd)  # a file, or a link itself (unlink never follows one)
         except IsADirectoryError:
             if recursive:
-                shutil.rmtree(name, dir_fd=dir_fd)  # fd-based: refuses a link, never leaves the tree
+                remove_tree_at(dir_fd, name)
             else:
                 os.rmdir(name, dir_fd=dir_fd)
     except FileNotFoundError:

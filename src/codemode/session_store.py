@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import anyio
 from pydantic import Field, ValidationError
 
 from codemode.encoding import from_base64, to_base64
@@ -113,6 +114,7 @@ class SessionStore:
         self.storage = storage
         self.owner = owner
         self.quota = quota or StorageQuota()
+        self._writing = anyio.Lock()  # one store per owner and process (NamedSessions keeps them)
         self._prefix = _digest(owner, 16) + "-"
 
     async def get(self, name: str) -> SessionRecord | None:
@@ -161,13 +163,17 @@ class SessionStore:
         """
         validate_name(record.name, "session name")
         record = record.model_copy(update={"owner": self.owner, "updated_at": datetime.now(UTC)})
-        await self._check_quota(record, snapshot, files)
-        if snapshot is not None:
-            record.snapshot_bytes = await self._put_blob(SNAPSHOTS, record.name, snapshot)
-        if files is not None:
-            record.files_bytes = await self._put_blob(FILES, record.name, files)
-        data = record.model_dump_json().encode()
-        await self._guarded(self.storage.write(RECORDS, self._key(record.name), data), "save the session")
+        data = b""
+        async with self._writing:  # a quota check and the writes it admits are one step
+            await self._check_quota(record, snapshot, files)
+            # Once started, the writes finish: a client that goes away must not leave blobs the record misstates.
+            with anyio.CancelScope(shield=True):
+                if snapshot is not None:
+                    record.snapshot_bytes = await self._put_blob(SNAPSHOTS, record.name, snapshot)
+                if files is not None:
+                    record.files_bytes = await self._put_blob(FILES, record.name, files)
+                data = record.model_dump_json().encode()
+                await self._guarded(self.storage.write(RECORDS, self._key(record.name), data), "save the session")
         return record.info(len(data))
 
     async def snapshot(self, name: str) -> bytes | None:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from pydantic import Field, ValidationError
 
@@ -264,20 +265,11 @@ class SnapshotStore:
     def __init__(self, storage: Storage, quota: StorageQuota | None = None) -> None:
         self.storage = storage
         self.quota = quota or StorageQuota()
+        self._writing = anyio.Lock()  # a quota check and the writes it admits are one step
 
     async def save(self, snapshot: Snapshot, owner: str) -> SnapshotInfo:
         """Store ``snapshot`` (with its ``files``, if any) under a new id; its ``info`` gets the id."""
         snapshot_id = secrets.token_hex(16)
-        size = len(snapshot.data) + len(snapshot.files or b"")
-        check_room(
-            "your stored snapshots",
-            {info.snapshot_id or "": info.size + (info.files_size or 0) for info in await self.list(owner)},
-            snapshot_id,
-            size,
-            max_bytes=self.quota.snapshots_bytes,
-            max_count=self.quota.snapshots_count,
-            remedy="delete snapshots you no longer need (delete_snapshot, list_snapshots shows them)",
-        )
         key = _key(owner, snapshot_id)
         info = snapshot.info.model_copy(
             update={
@@ -286,11 +278,23 @@ class SnapshotStore:
                 "files_size": None if snapshot.files is None else len(snapshot.files),
             }
         )
-        record = _StoredSnapshot(**info.model_dump(), owner=owner)
-        await _guarded(self.storage.write(DATA, key, snapshot.data), "store the snapshot")
-        if snapshot.files is not None:
-            await _guarded(self.storage.write(FILES, key, snapshot.files), "store the snapshot's files")
-        await _guarded(self.storage.write(META, key, record.model_dump_json().encode()), "store the snapshot")
+        record = _StoredSnapshot(**info.model_dump(), owner=owner).model_dump_json().encode()
+        async with self._writing:
+            check_room(
+                "your stored snapshots",
+                {stored.snapshot_id or "": size for stored, size in await self._records(owner)},
+                snapshot_id,
+                len(snapshot.data) + len(snapshot.files or b"") + len(record),  # the worker's lists count too
+                max_bytes=self.quota.snapshots_bytes,
+                max_count=self.quota.snapshots_count,
+                remedy="delete snapshots you no longer need (delete_snapshot, list_snapshots shows them)",
+            )
+            # Once started, the writes finish: a client that goes away must not leave data no record counts.
+            with anyio.CancelScope(shield=True):
+                await _guarded(self.storage.write(DATA, key, snapshot.data), "store the snapshot")
+                if snapshot.files is not None:
+                    await _guarded(self.storage.write(FILES, key, snapshot.files), "store the snapshot's files")
+                await _guarded(self.storage.write(META, key, record), "store the snapshot")
         snapshot.info = info
         return info
 
@@ -315,16 +319,21 @@ class SnapshotStore:
 
     async def list(self, owner: str) -> list[SnapshotInfo]:
         """``owner``'s snapshots, oldest first (only their infos are read)."""
+        infos = [SnapshotInfo(**record.model_dump(exclude={"owner"})) for record, _ in await self._records(owner)]
+        return sorted(infos, key=lambda info: info.created_at)
+
+    async def _records(self, owner: str) -> list[tuple[_StoredSnapshot, int]]:
+        """``owner``'s records, each with the bytes its snapshot takes (data, files and the record)."""
         prefix = _owner_prefix(owner)
-        infos = []
+        records = []
         for key in await _guarded(self.storage.keys(META), "list snapshots"):
             if not key.startswith(prefix):
                 continue
             data = await _guarded(self.storage.read(META, key), "list snapshots")
             record = _parse(data) if data is not None else None
-            if record is not None and record.owner == owner:
-                infos.append(SnapshotInfo(**record.model_dump(exclude={"owner"})))
-        return sorted(infos, key=lambda info: info.created_at)
+            if data is not None and record is not None and record.owner == owner:
+                records.append((record, record.size + (record.files_size or 0) + len(data)))
+        return records
 
     async def delete(self, snapshot_id: str, owner: str) -> None:
         """Forget ``snapshot_id``; ``SnapshotNotFound`` unless ``owner`` has it."""

@@ -106,13 +106,17 @@ class VenvCache:
             if venv_python(link).exists():  # built by another process meanwhile
                 return link.resolve(), None
             await anyio.to_thread.run_sync(remove_unused, self.root)
-            venv, problem = await self._build(python, requirements, build)
-            if venv is not None:
-                _point(link, venv)
+            venv, problem = await self._build(python, requirements, build, lambda venv: _point(link, venv))
             return venv, problem
 
-    async def _build(self, python: str, requirements: Sequence[str], build: bool) -> tuple[Path | None, str | None]:
-        """A new venv with ``requirements``, or ``(None, problem)`` with nothing left behind."""
+    async def _build(
+        self, python: str, requirements: Sequence[str], build: bool, keep: Callable[[Path], object]
+    ) -> tuple[Path | None, str | None]:
+        """A new venv with ``requirements``, or ``(None, problem)`` with nothing left behind.
+
+        ``keep(venv)`` links or leases it while its build marker still stands: a clean-up in
+        between would take an unlinked, unleased venv for an abandoned one.
+        """
         venv = self.root / "envs" / uuid.uuid4().hex
         problem, kept = None, False
         with build_marker(self.root / "building" / venv.name):
@@ -120,19 +124,22 @@ class VenvCache:
                 await self.create(venv, python)
                 if requirements:
                     problem = await self.install(venv, list(requirements), build=build)
-                kept = problem is None
+                if problem is None:
+                    keep(venv)
+                    kept = True
             finally:
                 if not kept:  # failed, raised or cancelled: its venv goes, before its marker does
                     with anyio.CancelScope(shield=True):
                         await anyio.to_thread.run_sync(remove_tree, venv)
         return (venv, None) if kept else (None, problem)
 
-    async def private(self, python: str) -> Path:
-        """A new venv without packages that no key links to: one workspace's alone (lease it at once)."""
-        venv, problem = await self._build(python, [], build=False)
+    async def private(self, python: str) -> Lease:
+        """A new venv without packages that no key links to, leased: one workspace's alone."""
+        leases: list[Lease] = []
+        venv, problem = await self._build(python, [], False, lambda venv: leases.append(Lease(self.root, venv)))
         if venv is None:
             raise DepsError(f"cannot create a venv: {problem}")
-        return venv
+        return leases[0]
 
     async def lease(self, venv: Path) -> Lease:
         """Keep ``venv`` from clean-ups while it is used (release the lease when it no longer is)."""

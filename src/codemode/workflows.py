@@ -15,11 +15,12 @@ import json
 import logging
 from typing import Any
 
+import anyio
 from pydantic import Field
 
 from codemode.errors import InvalidArgument, WorkflowNotFound
 from codemode.names import validate_name
-from codemode.quota import StorageQuota, check_room
+from codemode.quota import StorageQuota, check_description, check_room
 from codemode.record import Record
 from codemode.search import Document, rank
 from codemode.storage.base import Storage, skip_entry
@@ -72,6 +73,7 @@ class WorkflowStore:
     def __init__(self, storage: Storage, quota: StorageQuota | None = None) -> None:
         self._storage = storage
         self.quota = quota or StorageQuota()
+        self._writing = anyio.Lock()
         self._shadowed: set[str] = set()  # names in both folders, warned about once
 
     async def list(self) -> list[WorkflowInfo]:
@@ -150,20 +152,21 @@ class WorkflowStore:
         if len(source) > MAX_SOURCE_CHARS:
             raise InvalidArgument(f"workflow source is {len(source):,} characters; the limit is {MAX_SOURCE_CHARS:,}")
         check_source(source)
-        keys = [*await self._storage.keys(SOURCE), *await self._storage.keys(SKILLS)]
-        stored = {key.removesuffix(".py"): 0 for key in keys}
-        check_room(
-            "the workspace's workflows",
-            stored,
-            name,
-            0,
-            max_bytes=None,
-            max_count=self.quota.workflows_count,
-            remedy="remove workflows that are no longer needed (workflows.remove(name) or remove_workflow)",
-        )
-        meta = json.dumps({"description": str(description or "")}).encode()
-        await self._storage.write(SOURCE, f"{name}.py", source.encode("utf-8"))
-        await self._storage.write(META, f"{name}.json", meta)
+        description = check_description(description, f"workflow {name!r}")
+        meta = json.dumps({"description": description}).encode()
+        async with self._writing:  # the count is checked and the workflow written as one step
+            keys = [*await self._storage.keys(SOURCE), *await self._storage.keys(SKILLS)]
+            check_room(
+                "the workspace's workflows",
+                {key.removesuffix(".py"): 0 for key in keys},
+                name,
+                0,
+                max_bytes=None,
+                max_count=self.quota.workflows_count,
+                remedy="remove workflows that are no longer needed (workflows.remove(name) or remove_workflow)",
+            )
+            await self._storage.write(SOURCE, f"{name}.py", source.encode("utf-8"))
+            await self._storage.write(META, f"{name}.json", meta)
         workflow = _describe(name, source, meta)
         assert workflow is not None  # check_source passed
         return WorkflowInfo(**workflow.model_dump(exclude={"source"}, by_alias=True))

@@ -109,16 +109,23 @@ def find_node() -> str | None:
 def node_binds(private: str) -> tuple[str, ...]:
     """What a sandbox must show for :func:`find_node`'s node to run (nothing if there is none).
 
-    Its installation, the parent of its ``bin/`` (libraries beside it: conda, a tarball), unless
-    that holds ``private`` or the home directory (``~/bin/node``, ``~/.local/bin/node``): then the binary alone.
+    The binary, and the ``lib/`` beside its ``bin/`` (shared libraries of a conda or tarball
+    install, npm's modules), never the whole installation: ``/srv/bin/node`` must not show
+    ``/srv``. Not that ``lib/`` either when the installation is the home directory or holds it or
+    ``private`` (``~/bin/node``, ``~/.local/bin/node``).
     """
     node = find_node()
     if node is None:
         return ()
     directory = os.path.dirname(node)
-    prefix = os.path.dirname(directory) if os.path.basename(directory) == "bin" else directory
+    prefix = os.path.dirname(directory)
+    lib = os.path.join(prefix, "lib")
     hidden = (os.path.realpath(private), os.path.realpath(os.path.expanduser("~")))
-    return (node,) if any(os.path.commonpath((prefix, path)) == prefix for path in hidden) else (prefix,)
+    if os.path.basename(directory) != "bin" or not os.path.isdir(lib):
+        return (node,)
+    if any(os.path.commonpath((prefix, path)) == prefix for path in hidden):
+        return (node,)
+    return (node, lib)
 
 
 _CONTEXTS: weakref.WeakKeyDictionary[Any, NodeContext] = weakref.WeakKeyDictionary()

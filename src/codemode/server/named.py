@@ -70,10 +70,13 @@ class NamedSessions:
     def __init__(self, storage: Storage, quota: StorageQuota | None = None) -> None:
         self.storage = storage
         self.quota = quota
+        self._stores: dict[str, SessionStore] = {}  # one per principal: its writes take turns (quota checks)
         self._saving: dict[tuple[str, str], anyio.Event] = {}
 
     def store(self, principal: str) -> SessionStore:
-        return SessionStore(self.storage, principal, self.quota)
+        if principal not in self._stores:
+            self._stores[principal] = SessionStore(self.storage, principal, self.quota)
+        return self._stores[principal]
 
     def expect_save(self, principal: str, name: str) -> None:
         """A save of ``name`` is coming (its session was just taken out): a resume must wait for it."""
