@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from codemode.atomic import write_atomically
 from codemode.errors import FileNotFound, InvalidArgument, LimitExceeded, PathNotAllowed, Unavailable
-from codemode.executors.sandbox import remove_tree
+from codemode.executors.workdir import remove_tree
 
 if TYPE_CHECKING:
     from codemode.session import Session

@@ -28,7 +28,7 @@ from codemode import Session
 from codemode.errors import LimitExceeded
 from codemode.executors import cgroups
 from codemode.executors.base import ExecutionLimits
-from codemode.executors.sandbox import remove_stale_dirs
+from codemode.executors.workdir import remove_stale_dirs
 from codemode.session_archive import pack_files
 from tests.processes import unique_seconds
 from tests.security.conftest import legacy_client, sleeping

@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemode.executors.sandbox import state_root
+from codemode.executors.workdir import state_root
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,8 @@ from codemode.executors.base import (
 )
 from codemode.executors.egress import EgressProxy
 from codemode.executors.process import WorkerExited, WorkerProcess, format_bytes
-from codemode.executors.sandbox import Launcher, SandboxConfig, WorkerDir, bwrap_status, resolve_mode, warn_unconfined
+from codemode.executors.sandbox import Launcher, SandboxConfig, bwrap_status, resolve_mode, warn_unconfined
+from codemode.executors.workdir import WorkerDir
 from codemode.models import Confinement, ErrorInfo, ExecutionResult, RuntimeInfo
 
 logger = logging.getLogger(__name__)
