@@ -17,6 +17,17 @@ from mcp.client.streamable_http import streamable_http_client
 from codemode.executors.sandbox import bwrap_status
 from tests.server.conftest import http_server  # noqa: F401  (the fixture, for this folder)
 
+CONNECT = """
+import socket
+try:
+    socket.create_connection(('127.0.0.1', {port}), timeout=3).close()
+    outcome = 'reached'
+except OSError as exc:
+    outcome = type(exc).__name__
+outcome
+"""
+"""Session code that tries a TCP connection to ``port`` on loopback; its value says what happened."""
+
 
 @pytest.fixture
 def sandbox() -> None:

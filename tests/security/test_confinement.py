@@ -17,7 +17,7 @@ from codemode import Session
 from codemode.executors.base import ExecutionLimits
 from codemode.executors.sandbox import SandboxConfig
 from tests.processes import unique_seconds
-from tests.security.conftest import host_can_connect, host_processes_with, until_gone
+from tests.security.conftest import CONNECT, host_can_connect, host_processes_with, until_gone
 
 pytestmark = pytest.mark.anyio
 
@@ -75,17 +75,6 @@ async def test_tmp_is_private_to_the_session(workspace: Path):
         await first.run("open('/tmp/mine', 'w').write('first')")
         result = await second.run("import os\nos.path.exists('/tmp/mine')")
     assert result.value is False
-
-
-CONNECT = """
-import socket
-try:
-    socket.create_connection(('127.0.0.1', {port}), timeout=3).close()
-    outcome = 'reached'
-except OSError as exc:
-    outcome = type(exc).__name__
-outcome
-"""
 
 
 @pytest.mark.usefixtures("sandbox")

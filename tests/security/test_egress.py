@@ -26,6 +26,7 @@ from codemode import Session
 from codemode.executors.egress import EgressLimits
 from codemode.executors.egress_rules import parse_rule
 from codemode.executors.sandbox import SandboxConfig
+from tests.security.conftest import CONNECT
 from tests.server.conftest import call, server_command
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("sandbox")]
@@ -215,17 +216,8 @@ async def test_a_listed_address_where_nothing_listens_answers_502(workspace: Pat
 
 async def test_a_direct_connection_to_a_listed_address_still_fails(workspace: Path, web: tuple[int, list]):
     port, seen = web
-    code = f"""
-import socket
-try:
-    socket.create_connection(('127.0.0.1', {port}), timeout=3).close()
-    outcome = 'reached'
-except OSError as exc:
-    outcome = type(exc).__name__
-outcome
-"""
     async with _session(workspace, f"127.0.0.1:{port}") as session:
-        assert await _run(session, code) == "ConnectionRefusedError"  # the sandbox's own loopback
+        assert await _run(session, CONNECT.format(port=port)) == "ConnectionRefusedError"  # the sandbox's own loopback
     assert seen == []
 
 
