@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,16 @@ async def test_tools_get_the_variables_the_executors_sandbox_passes_to_the_worke
 def test_an_unknown_config_option_names_the_allowed_ones():
     with pytest.raises(ValueError, match=r"unknown option\(s\) tool_path .*allowed: .*tools_path"):
         SubprocessConfig(tool_path=Path("tools"))  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("config", [SubprocessConfig(), InProcessConfig()])
+def test_a_config_is_frozen_as_py_code_modes_dataclasses_are(config: SubprocessConfig | InProcessConfig):
+    with pytest.raises(FrozenInstanceError, match="cannot assign to 'default_timeout'.*is frozen"):
+        config.default_timeout = 5  # type: ignore[misc]
+    with pytest.raises(AttributeError):  # what FrozenInstanceError is: code that catches that works too
+        del config.tools_path
+    assert config.default_timeout in (30, 60)
+    assert config.model_copy(update={"default_timeout": 5}).default_timeout == 5
 
 
 def test_a_python_version_must_be_major_minor():

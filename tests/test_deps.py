@@ -123,6 +123,10 @@ async def test_a_package_that_cannot_be_found_fails_clearly_and_changes_nothing(
     assert await session.list_deps() == []
 
 
+async def test_a_session_that_can_install_packages_reports_it_can_uninstall_them(session: Session):
+    assert session.supports("deps_install") and session.supports("deps_uninstall")
+
+
 async def test_remove_uninstalls_and_drops_it_from_the_config(session: Session, wheelhouse: Path):
     await session.add_dep("tinypkg")
     removed = await session.remove_dep("tinypkg")
@@ -163,6 +167,7 @@ async def test_runtime_changes_can_be_disabled(workspace: Path, wheelhouse: Path
         assert result.error_info is not None and result.error_info.type == "RuntimeDepsDisabled"
         assert await session.list_deps() == []
         assert not session.supports("deps_install")
+        assert not session.supports("deps_uninstall")
 
 
 async def test_code_cannot_pass_options_to_uv(session: Session):
@@ -176,6 +181,7 @@ async def test_the_inprocess_executor_refuses_to_install(workspace: Path):
         with pytest.raises(DepsError, match="cannot use installed packages"):
             await session.add_dep("tinypkg")
         assert not session.supports("deps_install")
+        assert not session.supports("deps_uninstall")
 
 
 async def test_extra_deps_add_to_the_configured_list(workspace: Path, wheelhouse: Path):

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from codemode import Session
+from codemode import ExecutionResult, Session
 from codemode.executors._results import from_outcome
 from codemode.executors.interpreter import decode_literal, encode_literal
 
@@ -135,3 +136,45 @@ def test_the_host_refuses_anything_but_encoded_literals(forged: object):
 def test_a_forged_literal_falls_back_to_the_repr():
     result = from_outcome({"value": "'shown'", "literal": {"__import__": "os"}, "error": None})
     assert result.value == "'shown'"
+
+
+def test_a_result_built_by_hand_takes_py_code_modes_error_and_execution_time():
+    failed = ExecutionResult(value=None, stdout="", error="Something broke", execution_time_ms=12.5)
+    assert (failed.error, failed.is_ok, failed.duration_ms, failed.execution_time_ms) == (
+        "Something broke",
+        False,
+        12.5,
+        12.5,
+    )
+    assert (failed.error_info.type, failed.error_info.message) == ("Error", "Something broke")  # type: ignore[union-attr]
+    typed = ExecutionResult(value=None, stdout="", error="ValueError: bad input")
+    assert (typed.error_info.type, typed.error_info.message) == ("ValueError", "bad input")  # type: ignore[union-attr]
+    assert ExecutionResult(value=42, stdout="", error=None).is_ok
+
+
+def test_a_traceback_given_as_error_gives_its_exception_and_is_kept():
+    text = "Traceback (most recent call last):\n  File \"<string>\", line 1, in <module>\nKeyError: 'k'\n"
+    info = ExecutionResult(error=text).error_info
+    assert info is not None and (info.type, info.message, info.traceback) == ("KeyError", "'k'", text)
+
+
+def test_a_result_comes_back_whole_from_its_json():
+    for result in (ExecutionResult(error="Something broke", duration_ms=3), ExecutionResult(value=[1], stdout="x")):
+        again = ExecutionResult.model_validate(result.model_dump())
+        assert again.model_dump() == result.model_dump()
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"backend_info": {"session_id": "abc"}}, r"unknown field\(s\) backend_info .*allowed: value, "),
+        ({"stdot": "typo"}, r"unknown field\(s\) stdot"),
+        ({"error": "A: b", "error_info": {"type": "C", "message": "d"}}, "error='A: b' contradicts"),
+        ({"is_ok": False}, "is_ok=False contradicts"),
+        ({"duration_ms": 1, "execution_time_ms": 2}, "execution_time_ms=2 contradicts"),
+        ({"error": 3}, "error must be a string"),
+    ],
+)
+def test_a_result_built_by_hand_refuses_unknown_or_contradictory_fields(fields: dict[str, object], says: str):
+    with pytest.raises(ValidationError, match=says):
+        ExecutionResult(**fields)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from codemode import Session
+from codemode.storage.redis import RedisStorage
 from codemode.workflows import WorkflowStore
 
 pytestmark = pytest.mark.anyio
@@ -85,6 +86,38 @@ async def test_removing_a_skill_from_the_skills_folder_deletes_its_file(workspac
     _write(workspace, "skills", "triple", TRIPLE)
     assert await session.remove_skill("triple") is True
     assert not (workspace / "skills" / "triple.py").exists()
+
+
+async def test_a_workspace_with_only_a_skills_folder_gets_new_skills_there(workspace: Path, session: Session):
+    (workspace / "skills").mkdir()
+    await session.add_skill("double", DOUBLE, "Double it")
+    assert (await session.run(f"skills.create('triple', {TRIPLE!r}, 'Triple it')")).is_ok
+    assert sorted(path.name for path in (workspace / "skills").glob("*.py")) == ["double.py", "triple.py"]
+    assert not (workspace / "workflows").exists()  # it stays a py-code-mode workspace
+    assert [(s["name"], s["description"]) for s in await session.list_skills()] == [
+        ("double", "Double it"),
+        ("triple", "Triple it"),
+    ]
+    assert (await session.get_skill("double"))["description"] == "Double it"  # type: ignore[index]
+    assert await session.remove_skill("double") is True
+    assert sorted(path.name for path in (workspace / "skills").rglob("*")) == [".meta", "triple.json", "triple.py"]
+
+
+@pytest.mark.parametrize("folders", [(), ("workflows",), ("workflows", "skills")])
+async def test_other_workspaces_get_new_workflows_in_the_workflows_folder(
+    workspace: Path, session: Session, folders: tuple[str, ...]
+):
+    for folder in folders:
+        (workspace / folder).mkdir()
+    await session.add_skill("double", DOUBLE)
+    assert (workspace / "workflows" / "double.py").read_text() == DOUBLE
+    assert not (workspace / "skills" / "double.py").exists()
+
+
+async def test_redis_keeps_its_workflows_collection(redis_storage: RedisStorage):
+    await redis_storage.write("skills", "triple.py", TRIPLE.encode())
+    await WorkflowStore(redis_storage).add("double", DOUBLE)
+    assert (await redis_storage.keys("workflows"), await redis_storage.keys("skills")) == (["double.py"], ["triple.py"])
 
 
 async def test_the_storage_gives_the_workflow_library(session: Session):

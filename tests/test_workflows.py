@@ -44,6 +44,21 @@ async def test_parameters_come_from_the_signature(store: WorkflowStore):
     assert info.is_async
 
 
+async def test_params_name_each_parameters_annotation_as_py_code_mode_does(store: WorkflowStore):
+    info = await store.add("greet", "def run(name: str, times=2, *, loud: bool = False):\n    return name\n")
+    assert info.params == info["params"] == {"name": "str", "times": "Any", "loud": "bool"}
+    assert [p.name for p in info.parameters] == ["name", "times", "loud"]  # the full form stays
+    assert [w["params"] for w in [*await store.list(), *await store.search("greet")]] == [info.params] * 2
+
+
+async def test_params_are_in_listings_through_the_session_and_in_code(session: Session):
+    await session.add_workflow("double", DOUBLE)
+    expected = {"x": "int", "times": "int"}
+    assert [w["params"] for w in await session.list_workflows()] == [expected]
+    listed = await session.run("[w['params'] for w in [*skills.list(), *skills.search('double')]]")
+    assert listed.value == [expected, expected]
+
+
 async def test_get_returns_the_source(store: WorkflowStore):
     await store.add("double", DOUBLE)
     assert (await store.get("double")).source == DOUBLE

@@ -8,6 +8,7 @@ timeout), so :class:`~codemode.Session` reads it when it builds the workspace.
 from __future__ import annotations
 
 import re
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,16 @@ class ExecutorConfig(BaseModel):
     allow_runtime_deps: bool = Field(default=True, description="Let code and clients add and remove packages.")
     deps: tuple[str, ...] | None = Field(default=None, description="Packages to install beyond requirements.txt.")
     deps_file: Path | None = Field(default=None, description="A requirements.txt-style file of more packages.")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # py-code-mode's configs are frozen dataclasses: code catching its error (an AttributeError) works here too.
+        raise FrozenInstanceError(
+            f"cannot assign to {name!r}: {type(self).__name__} is frozen; "
+            f"make a new one with {type(self).__name__}(...) or config.model_copy(update={{{name!r}: ...}})"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete {name!r}: {type(self).__name__} is frozen")
 
     @model_validator(mode="before")
     @classmethod

@@ -7,16 +7,28 @@ structured content, so its JSON schema is the tool's output schema.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    computed_field,
+    field_serializer,
+    model_validator,
+)
 
 from codemode.executors.base import Capability, ExecutionLimits
 from codemode.images import Image
 from codemode.record import Record
 
 _JSON_MAX_DEPTH = 64
+_TYPED_ERROR = re.compile(r"(?P<type>[A-Za-z_][A-Za-z0-9_.]*): (?P<message>.*)", re.DOTALL)
+_TRACEBACK_HEAD = "Traceback (most recent call last):"
 
 
 class ErrorInfo(Record):
@@ -32,6 +44,19 @@ class ErrorInfo(Record):
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
+
+
+def error_from_text(text: str) -> ErrorInfo:
+    """py-code-mode's ``error`` string as an :class:`ErrorInfo`.
+
+    ``"Type: message"`` gives that type; a formatted traceback gives its last line's, and is kept
+    as the traceback; any other text is the message of type ``"Error"``.
+    """
+    is_traceback = text.startswith(_TRACEBACK_HEAD)
+    last = text.rstrip().rsplit("\n", 1)[-1] if is_traceback else text
+    match = _TYPED_ERROR.fullmatch(last)
+    kind, message = (match["type"], match["message"]) if match else ("Error", last)
+    return ErrorInfo(type=kind, message=message, traceback=text if is_traceback else "")
 
 
 class ExecutionResult(Record):
@@ -78,6 +103,41 @@ class ExecutionResult(Record):
         "picture (a matplotlib figure, a PIL image, anything with _repr_png_), then the figures left open. "
         "Their bytes are MCP image content; large ones are shrunk, with full_size_uri naming the original.",
     )
+    _error_text: tuple[ErrorInfo, str] | None = PrivateAttr(default=None)
+    """The ``error=`` text a result was built with, and the ErrorInfo made of it: ``error`` reads it back as given."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _py_code_mode_names(cls, data: Any, handler: ModelWrapValidatorHandler[ExecutionResult]) -> ExecutionResult:
+        """Take py-code-mode's ``ExecutionResult(value=, stdout=, error="...", execution_time_ms=...)``.
+
+        The computed fields may be given (a result's own JSON comes back whole) but must agree with the
+        rest; any other name is refused rather than dropped.
+        """
+        if not isinstance(data, dict):
+            return handler(data)
+        computed = {name: data[name] for name in cls.model_computed_fields if name in data}
+        unknown = sorted(set(data) - set(cls.model_fields) - set(computed))
+        if unknown:
+            allowed = ", ".join([*cls.model_fields, *cls.model_computed_fields])
+            raise ValueError(f"unknown field(s) {', '.join(unknown)} for ExecutionResult; allowed: {allowed}")
+        text = computed.get("error")
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"error must be a string ('Type: message') or None, not {type(text).__name__}")
+        fields = {name: value for name, value in data.items() if name in cls.model_fields}
+        if text is not None and fields.get("error_info") is None:
+            fields["error_info"] = error_from_text(text)
+        if "execution_time_ms" in computed:
+            fields.setdefault("duration_ms", computed["execution_time_ms"])
+        result = handler(fields)
+        if text is not None and result.error_info is not None and _same_error(text, result.error_info):
+            result._error_text = (result.error_info, text)
+        for name, given in computed.items():
+            if getattr(result, name) != given:
+                raise ValueError(
+                    f"{name}={given!r} contradicts the other fields, which make it {getattr(result, name)!r}"
+                )
+        return result
 
     @field_serializer("value", when_used="json")
     def _value_as_json(self, value: Any) -> Any:
@@ -92,12 +152,21 @@ class ExecutionResult(Record):
     @computed_field(description="'Type: message' of the exception if the code failed, else null.")  # type: ignore[prop-decorator]
     @property
     def error(self) -> str | None:
-        return None if self.error_info is None else str(self.error_info)
+        if self.error_info is None:
+            return None
+        given = self._error_text
+        return given[1] if given is not None and given[0] is self.error_info else str(self.error_info)
 
     @computed_field(description="Same as duration_ms (py-code-mode's name).")  # type: ignore[prop-decorator]
     @property
     def execution_time_ms(self) -> float:
         return self.duration_ms
+
+
+def _same_error(text: str, info: ErrorInfo) -> bool:
+    """True if ``text`` says what ``info`` says (its str, or what error_from_text makes of it)."""
+    parsed = error_from_text(text)
+    return text == str(info) or (parsed.type, parsed.message) == (info.type, info.message)
 
 
 def is_json_data(value: Any, depth: int = 0) -> bool:

@@ -329,7 +329,7 @@ class Session(WorkspaceMethods, StateMethods):
     def supported_capabilities(self) -> set[str]:
         capabilities = set(self._executor.capabilities)
         if not (self._runs_in_venv() and self.workspace.deps.allow_runtime_deps):
-            capabilities.discard(Capability.DEPS_INSTALL)
+            capabilities -= {Capability.DEPS_INSTALL, Capability.DEPS_UNINSTALL}
         if Capability.PROCESS_ISOLATION in capabilities:  # a worker of its own, so a directory of its own
             capabilities.add(Capability.COMMANDS)
         if javascript.available():

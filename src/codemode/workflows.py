@@ -1,9 +1,9 @@
 """Workflows: saved Python that defines ``async def run(...)`` (or ``def run``).
 
-A workflow is ``workflows/{name}.py`` in storage: the source exactly as written,
-so a workspace stays readable and editable by hand. A description given on add
-lives beside it in ``workflows/.meta/{name}.json``; without one, the module
-docstring is the description. Parameters are read from ``run``'s signature with
+A workflow is ``workflows/{name}.py`` in storage (or py-code-mode's ``skills/{name}.py``):
+the source exactly as written, so a workspace stays readable and editable by hand. A
+description given on add lives beside it in ``.meta/{name}.json`` of its folder; without
+one, the module docstring is the description. Parameters are read from ``run``'s signature with
 ``ast``, without running anything. Workflows run in the session (see
 ``executors/namespaces.py``), never in the server.
 """
@@ -13,10 +13,12 @@ from __future__ import annotations
 import ast
 import json
 import logging
+import os
+import stat
 from typing import Any
 
 import anyio
-from pydantic import Field
+from pydantic import ConfigDict, Field, computed_field
 
 from codemode.errors import InvalidArgument, WorkflowNotFound
 from codemode.names import validate_name
@@ -24,6 +26,7 @@ from codemode.quota import StorageQuota, check_description, check_room
 from codemode.record import Record
 from codemode.search import Document, rank
 from codemode.storage.base import Storage, skip_entry
+from codemode.storage.file import FileStorage
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,8 @@ SOURCE = "workflows"
 SKILLS = "skills"
 """py-code-mode's name for the folder: read as workflows too, so its workspaces work unchanged."""
 META = "workflows/.meta"
+_META_OF = {SOURCE: META, SKILLS: "skills/.meta"}
+"""A description lives beside its source, so adding to ``skills/`` creates no ``workflows/`` folder."""
 MAX_SOURCE_CHARS = 1024 * 1024
 
 
@@ -47,6 +52,8 @@ class WorkflowParameter(Record):
 class WorkflowInfo(Record):
     """A workflow without its source (what listings and searches return)."""
 
+    model_config = ConfigDict(json_schema_mode_override="serialization")  # the output schema shows params too
+
     name: str = Field(description="The workflow's name: workflows.invoke(name, ...).")
     description: str = Field(description="What it does: as given when added, else its docstring.")
     is_async: bool = Field(description="True if its run() is a coroutine function.")
@@ -59,6 +66,11 @@ class WorkflowInfo(Record):
             " plus a keyword bonus (at most 0.1); without it, the BM25 score."
         ),
     )
+
+    @computed_field(description="py-code-mode's short form of parameters: name -> annotation, or 'Any'.")  # type: ignore[prop-decorator]
+    @property
+    def params(self) -> dict[str, str]:
+        return {parameter.name: parameter.annotation or "Any" for parameter in self.parameters}
 
 
 class Workflow(WorkflowInfo):
@@ -78,14 +90,15 @@ class WorkflowStore:
 
     async def list(self) -> list[WorkflowInfo]:
         sources = await self._sources()
-        metas = await self._storage.read_all(META)
+        metas = {folder: await self._storage.read_all(meta) for folder, meta in _META_OF.items()}
         infos = []
         for key in sorted(sources):
             name = key.removesuffix(".py")
+            folder, source = sources[key]
             if not key.endswith(".py") or not _is_name(name):
-                skip_entry(f"{self._storage.location} {SOURCE}", key, "a workflow is a file named NAME.py")
+                skip_entry(f"{self._storage.location} {folder}", key, "a workflow is a file named NAME.py")
                 continue
-            workflow = _describe(name, sources[key].decode("utf-8", "replace"), metas.get(f"{name}.json"))
+            workflow = _describe(name, source.decode("utf-8", "replace"), metas[folder].get(f"{name}.json"))
             if workflow is None:
                 skip_entry(f"{self._storage.location} {SOURCE}", key, "does not compile or define run()")
                 continue
@@ -93,30 +106,33 @@ class WorkflowStore:
         return infos
 
     async def get(self, name: str) -> Workflow:
-        source = await self.source(name)
-        workflow = _describe(name, source, await self._storage.read(META, f"{name}.json"))
+        folder, source = await self._find(name)
+        workflow = _describe(name, source, await self._storage.read(_META_OF[folder], f"{name}.json"))
         if workflow is None:
             raise InvalidArgument(f"workflow {name!r} is stored but does not compile or define run(); fix or remove it")
         return workflow
 
     async def source(self, name: str) -> str:
         """Just the source, for running it: no parsing here, the session compiles it (and caches that)."""
-        validate_name(name, "workflow name")
-        source = await self._storage.read(SOURCE, f"{name}.py")
-        if source is None and not name.startswith("_"):
-            source = await self._storage.read(SKILLS, f"{name}.py")
-        if source is None:
-            raise WorkflowNotFound(f"no workflow named {name!r}")
-        return source.decode("utf-8", "replace")
+        return (await self._find(name))[1]
 
-    async def _sources(self) -> dict[str, bytes]:
-        """File name -> source, from ``workflows/`` and py-code-mode's ``skills/``; ``workflows/`` wins."""
-        sources = await self._storage.read_all(SOURCE)
+    async def _find(self, name: str) -> tuple[str, str]:
+        """The folder that holds workflow ``name`` (``workflows/`` first), and its source."""
+        validate_name(name, "workflow name")
+        for folder in (SOURCE,) if name.startswith("_") else (SOURCE, SKILLS):  # skills/_x.py: py-code-mode's helpers
+            source = await self._storage.read(folder, f"{name}.py")
+            if source is not None:
+                return folder, source.decode("utf-8", "replace")
+        raise WorkflowNotFound(f"no workflow named {name!r}")
+
+    async def _sources(self) -> dict[str, tuple[str, bytes]]:
+        """File name -> (folder, source), from ``workflows/`` and py-code-mode's ``skills/``; ``workflows/`` wins."""
+        sources = {key: (SOURCE, source) for key, source in (await self._storage.read_all(SOURCE)).items()}
         for key, source in (await self._storage.read_all(SKILLS)).items():
             if key.startswith("_"):  # py-code-mode skips these too (__init__.py, helpers)
                 continue
             if key not in sources:
-                sources[key] = source
+                sources[key] = (SKILLS, source)
             elif key not in self._shadowed:
                 self._shadowed.add(key)
                 logger.warning(
@@ -165,17 +181,32 @@ class WorkflowStore:
                 max_count=self.quota.workflows_count,
                 remedy="remove workflows that are no longer needed (workflows.remove(name) or remove_workflow)",
             )
-            await self._storage.write(SOURCE, f"{name}.py", source.encode("utf-8"))
-            await self._storage.write(META, f"{name}.json", meta)
+            folder = await self._folder_for_new()
+            await self._storage.write(folder, f"{name}.py", source.encode("utf-8"))
+            await self._storage.write(_META_OF[folder], f"{name}.json", meta)
         workflow = _describe(name, source, meta)
         assert workflow is not None  # check_source passed
         return WorkflowInfo(**workflow.model_dump(exclude={"source"}, by_alias=True))
 
+    async def _folder_for_new(self) -> str:
+        """``skills/`` in a file workspace that has that folder and no ``workflows/`` (it stays py-code-mode's).
+
+        Anywhere else ``workflows/``; Redis keeps its collection.
+        """
+        if not isinstance(self._storage, FileStorage):
+            return SOURCE
+        base = self._storage.base_path
+        only_skills = await anyio.to_thread.run_sync(
+            lambda: _is_directory(os.path.join(base, SKILLS)) and not os.path.lexists(os.path.join(base, SOURCE))
+        )
+        return SKILLS if only_skills else SOURCE
+
     async def remove(self, name: str) -> bool:
         validate_name(name, "workflow name")
-        removed = await self._storage.delete(SOURCE, f"{name}.py")
-        removed = await self._storage.delete(SKILLS, f"{name}.py") or removed
-        await self._storage.delete(META, f"{name}.json")
+        removed = False
+        for folder, meta in _META_OF.items():
+            removed = await self._storage.delete(folder, f"{name}.py") or removed
+            await self._storage.delete(meta, f"{name}.json")
         return removed
 
 
@@ -193,6 +224,14 @@ def check_source(source: str) -> ast.Module:
     if _find_run(tree) is None:
         raise InvalidArgument("workflow source must define a top-level `async def run(...)` (or `def run`)")
     return tree
+
+
+def _is_directory(path: str) -> bool:
+    """A real directory, not a link to one (the storage never follows links)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _is_name(name: str) -> bool:

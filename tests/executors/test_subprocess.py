@@ -269,6 +269,12 @@ async def test_close_leaves_no_process_behind_not_even_children(workspace: Path)
     assert await dies(child)
 
 
+def test_capability_all_names_every_capability_including_py_code_modes():
+    everything = Capability.all()
+    assert everything == set(Capability) and isinstance(everything, set)
+    assert {"network_filtering", "deps_uninstall", "timeout", "process_isolation"} <= everything
+
+
 async def test_capabilities_of_an_unconfined_worker_claim_no_isolation(workspace: Path):
     async with Session.from_base(workspace, sandbox="none") as session:
         assert session.supports("timeout")
@@ -276,6 +282,7 @@ async def test_capabilities_of_an_unconfined_worker_claim_no_isolation(workspace
         assert not session.supports("container_isolation")
         assert not session.supports("filesystem_isolation")
         assert not session.supports("network_isolation")
+        assert not session.supports("network_filtering")
         assert {"memory_limit", "cpu_limit"} <= session.supported_capabilities()
         confinement = session.info().confinement
         assert confinement is not None and confinement.sandbox == "none" and confinement.not_confined

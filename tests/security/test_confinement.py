@@ -83,6 +83,7 @@ async def test_network_off_is_an_empty_namespace_and_on_reaches_loopback(workspa
     code = CONNECT.format(port=loopback_port)
     async with _session(workspace, SandboxConfig(mode="bwrap", network=False)) as off:
         assert off.supports("network_isolation")
+        assert not off.supports("network_filtering")  # no allow_hosts: nothing is let through
         assert (await off.run(code)).value == "ConnectionRefusedError"  # its own loopback, where nothing listens
     async with _session(workspace, SandboxConfig(mode="bwrap", network=True)) as on:
         assert not on.supports("network_isolation")

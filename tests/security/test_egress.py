@@ -134,7 +134,7 @@ async def test_plain_http_to_a_listed_host_works_through_urllib(workspace: Path,
     fetch = f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{port}/a?b=1').read()"
     async with _session(workspace, f"127.0.0.1:{port}") as session:
         body = await _run(session, fetch)
-        assert session.supports("network_isolation")
+        assert session.supports("network_isolation") and session.supports("network_filtering")
         await session.reset(hard=True)  # a fresh worker finds the way out too
         assert await _run(session, fetch) == body
     assert body == b"hello from the host: /a?b=1"

@@ -53,6 +53,7 @@ async def test_workflow_tools_round_trip(client: Client):
     await client.call_tool("add_workflow", {"name": "double", "source": DOUBLE, "description": "Doubles"})
     listed = await client.call_tool("list_workflows", {})
     assert [w["name"] for w in listed.structured_content["workflows"]] == ["double"]  # type: ignore[index]
+    assert listed.structured_content["workflows"][0]["params"] == {"x": "int"}  # type: ignore[index]  # py-code-mode's
     got = await client.call_tool("get_workflow", {"name": "double"})
     assert got.structured_content["source"] == DOUBLE  # type: ignore[index]
     assert got.structured_content["parameters"][0]["schema"] == {"type": "integer"}  # type: ignore[index]
@@ -129,6 +130,8 @@ async def test_deps_tools_install_a_local_wheel(workspace: Path, tmp_path: Path,
         assert synced.structured_content["already_present"] == ["tinypkg"]  # type: ignore[index]
         refused = await client.call_tool("add_dep", {"package": "-e ."})
         assert refused.is_error and "is an option" in text_of(refused)
+        empty = await client.call_tool("add_dep", {"package": ""})  # py-code-mode answers {"error": ...}
+        assert empty.is_error and "a package spec is a requirement string" in text_of(empty)
         removed = await client.call_tool("remove_dep", {"package": "tinypkg"})
         assert removed.structured_content["removed_from_config"] is True  # type: ignore[index]
 

@@ -45,16 +45,25 @@ class Capability(StrEnum):
     FILESYSTEM_ISOLATION = "filesystem_isolation"
     """Only the system (read-only), the venv (read-only) and the session's own directory are visible."""
     NETWORK_ISOLATION = "network_isolation"
-    """No network at all: an empty network namespace."""
+    """An empty network namespace: no network, except the allow_hosts of NETWORK_FILTERING."""
+    NETWORK_FILTERING = "network_filtering"
+    """With the network off, the listed hosts (allow_hosts, --allow-host) stay reachable through the host's proxy."""
     MEMORY_LIMIT = "memory_limit"
     PROCESS_LIMIT = "process_limit"
     CPU_LIMIT = "cpu_limit"
     RESET = "reset"
     DEPS_INSTALL = "deps_install"
+    DEPS_UNINSTALL = "deps_uninstall"
+    """Packages can be removed: wherever they can be installed."""
     COMMANDS = "commands"
     """run_command and the session file operations: the session has a working directory of its own."""
     JAVASCRIPT = "javascript"
     """run(code, language="javascript"): Node.js is installed (a persistent context per session)."""
+
+    @classmethod
+    def all(cls) -> set[Capability]:
+        """Every capability there is (py-code-mode's ``Capability.all()``); ``supports()`` says which hold."""
+        return set(cls)
 
 
 @dataclass(frozen=True)

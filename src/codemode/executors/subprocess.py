@@ -82,12 +82,14 @@ class SubprocessExecutor(ExecutorBase):
         """What is enforced for this executor's workers; the confinement is known once it has started."""
         found = {Capability.TIMEOUT, Capability.PROCESS_ISOLATION, Capability.RESET}
         if not self._own_python:
-            found.add(Capability.DEPS_INSTALL)
+            found |= {Capability.DEPS_INSTALL, Capability.DEPS_UNINSTALL}
         launch = self._worker.launch if self._worker else None
         if self._launcher is not None and self._launcher.sandboxed:
             found |= {Capability.CONTAINER_ISOLATION, Capability.FILESYSTEM_ISOLATION}
             if not self._launcher.network:
                 found.add(Capability.NETWORK_ISOLATION)
+            if self._egress is not None:  # the proxy to the allow_hosts runs: those hosts, and only those
+                found.add(Capability.NETWORK_FILTERING)
         if (
             self.limits.memory_bytes
             and launch is not None
