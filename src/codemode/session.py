@@ -25,9 +25,8 @@ from typing import Any, Self
 import anyio
 import anyio.to_thread
 
-from codemode import commands, javascript, session_files
+from codemode import javascript
 from codemode.callbacks import Callback, CallbackSet
-from codemode.commands import CommandResult
 from codemode.errors import InvalidArgument, SessionClosed
 from codemode.executors.base import Capability, ExecutionLimits, Executor, OutputCallback
 from codemode.executors.sandbox import SandboxConfig, SandboxMode
@@ -39,7 +38,7 @@ from codemode.labels import validate_labels
 from codemode.models import ExecutionResult, SessionInfo
 from codemode.procstat import process_usage
 from codemode.quota import StorageQuota
-from codemode.session_files import FileEntry
+from codemode.session_directory import DirectoryMethods
 from codemode.session_setup import (  # DEFAULT and make_executor stay importable from here
     DEFAULT,
     ExecutorName,
@@ -58,7 +57,7 @@ from codemode.storage.file import FileStorage
 from codemode.workspace import Workspace
 
 
-class Session(WorkspaceMethods, StateMethods):
+class Session(WorkspaceMethods, StateMethods, DirectoryMethods):
     """A long-lived code-mode session. Use ``async with``, or ``start()`` then ``close()`` (same task)."""
 
     def __init__(
@@ -373,37 +372,3 @@ class Session(WorkspaceMethods, StateMethods):
     @property
     def limits(self) -> ExecutionLimits:
         return self._limits
-
-    # -- commands and files (the session's working directory) ----------------------------
-
-    async def run_command(
-        self, command: list[str] | str, timeout: float | None = DEFAULT, cwd: str | None = None
-    ) -> CommandResult:
-        """Run ``command`` in the session's sandbox and directory: a list without a shell, a string by /bin/sh.
-
-        ``timeout`` (omitted: the session's default; None: no limit) ends it and every process it started;
-        ``cwd`` is a directory relative to the session directory.
-        """
-        limit = resolve_timeout(timeout, self.default_timeout, self._limits.max_timeout)
-        async with self._turn():
-            return await commands.run_command(self, command, limit, cwd)
-
-    async def read_file(self, path: str, binary: bool = False) -> str | bytes:
-        """A file of the session directory: text if it is UTF-8 (unless ``binary``), else bytes."""
-        files = await session_files.files_of(self)
-        return await anyio.to_thread.run_sync(files.read, path, binary)
-
-    async def write_file(self, path: str, data: str | bytes) -> int:
-        """Write a file of the session directory (parents created); returns its size in bytes."""
-        files = await session_files.files_of(self)
-        return await anyio.to_thread.run_sync(files.write, path, data)
-
-    async def list_files(self, path: str = ".") -> list[FileEntry]:
-        """The entries of a directory of the session directory (links listed, never followed)."""
-        files = await session_files.files_of(self)
-        return await anyio.to_thread.run_sync(files.list, path)
-
-    async def delete_file(self, path: str, recursive: bool = False) -> bool:
-        """Delete a file or an empty directory (any directory with ``recursive``); False if there was none."""
-        files = await session_files.files_of(self)
-        return await anyio.to_thread.run_sync(files.delete, path, recursive)

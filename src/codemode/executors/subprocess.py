@@ -14,16 +14,14 @@ import logging
 import math
 import sys
 import time
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
-from anyio.abc import TaskGroup
 
 from codemode.config import SubprocessConfig
-from codemode.errors import CodemodeError, InvalidArgument, LimitExceeded, OperationFailed, WorkerError
+from codemode.errors import InvalidArgument, OperationFailed, WorkerError
 from codemode.executors import js_ops, protocol, serializer
 from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
 from codemode.executors.base import (
@@ -35,6 +33,7 @@ from codemode.executors.base import (
     HostHandler,
 )
 from codemode.executors.egress import EgressProxy
+from codemode.executors.host_calls import MAX_CALLS_UNLIMITED, serve_calls
 from codemode.executors.process import WorkerExited, WorkerProcess, format_bytes
 from codemode.executors.sandbox import Launcher, SandboxConfig, bwrap_status, resolve_mode, warn_unconfined
 from codemode.executors.workdir import WorkerDir
@@ -227,78 +226,15 @@ class SubprocessExecutor(ExecutorBase):
             raise
 
     async def _serve(self, worker: WorkerProcess, request_id: int, refuse_calls: bool = False) -> None:
-        """Answer the worker's calls until the reply to ``request_id`` is in ``self._replies``.
-
-        The reply is parked rather than returned so that a cancellation landing
-        right after it arrived cannot lose it. Most runs make no calls, so the
-        task group that serves calls concurrently is only opened for the first one.
-        Every call received gets a reply, even if the serving is cut short: code
-        waiting for one would otherwise wait forever.
-        """
-        exited = False
-        unanswered: set[int] = set()
-        try:
-            async with AsyncExitStack() as stack:
-                calls: TaskGroup | None = None
-                while request_id not in self._replies:
-                    try:
-                        message = await worker.receive()
-                    except WorkerExited:
-                        exited = True  # raised below, outside the task group, so it is not wrapped in a group
-                        break
-                    if message.get("op") == "call":
-                        if len(unanswered) >= self._max_calls:  # each may start a host process: bound them
-                            await _send_reply(worker, {"op": "reply", "id": message["id"], "error": self._too_many})
-                            continue
-                        if calls is None:
-                            calls = await stack.enter_async_context(anyio.create_task_group())
-                        unanswered.add(message["id"])
-                        calls.start_soon(self._answer, worker, message, refuse_calls, unanswered)
-                    elif message.get("op") == "output":
-                        await self._emit_output("stdout", message.get("stdout", ""))
-                        await self._emit_output("stderr", message.get("stderr", ""))
-                    elif message.get("id") == request_id:
-                        self._replies[request_id] = message
-                    else:
-                        logger.debug("ignoring stale %r message from worker %s", message.get("op"), worker.pid)
-                if calls is not None:
-                    calls.cancel_scope.cancel()  # calls still open come from threads that outlived the run
-        finally:
-            with anyio.CancelScope(shield=True):
-                for call_id in list(unanswered):  # a task cancelled before it ran never replied
-                    await _send_reply(worker, {"op": "reply", "id": call_id, "error": _call_error(_Interrupted())})
-        if exited:
-            raise WorkerExited()
-
-    @property
-    def _max_calls(self) -> int:
-        return self.limits.max_processes or _MAX_CALLS_UNLIMITED
-
-    @property
-    def _too_many(self) -> dict[str, str]:
-        return _call_error(
-            LimitExceeded(
-                f"this session already has {self._max_calls} calls to the host under way (its process limit); "
-                "wait for some to finish"
-            )
+        """Answer the worker's calls (and pass on its live output) until the reply to ``request_id`` is parked."""
+        await serve_calls(
+            worker,
+            request_id,
+            self._replies,
+            handler=None if refuse_calls else self._handler,
+            max_calls=self.limits.max_processes or MAX_CALLS_UNLIMITED,
+            emit_output=self._emit_output,
         )
-
-    async def _answer(self, worker: WorkerProcess, call: dict[str, Any], refuse: bool, unanswered: set[int]) -> None:
-        reply: dict[str, Any] = {"op": "reply", "id": call["id"]}
-        try:
-            if refuse or self._handler is None:
-                raise _Interrupted()
-            result = await self._handler(str(call.get("method")), protocol.from_wire(call.get("params") or {}))
-            reply["result"] = protocol.to_wire(result)
-        except anyio.get_cancelled_exc_class():
-            raise  # _serve answers it
-        except Exception as exc:  # noqa: BLE001 - every failure must reach the waiting code as an error
-            if not isinstance(exc, CodemodeError):
-                logger.exception("host call %s failed", call.get("method"))
-            reply["error"] = _call_error(exc)
-        with anyio.CancelScope(shield=True):  # cancelled half-way, the reply would be lost
-            await _send_reply(worker, reply)
-        unanswered.discard(call["id"])
 
     async def _interrupt(self, worker: WorkerProcess, request_id: int, error_type: str, note: str) -> ExecutionResult:
         """Interrupt the running code; replace the worker if it does not stop in time."""
@@ -398,30 +334,4 @@ class SubprocessExecutor(ExecutorBase):
             await anyio.to_thread.run_sync(self._launcher.workdir.remove)
 
 
-_MAX_CALLS_UNLIMITED = 1024
 _WORKDIR_CHECK_INTERVAL = 1.0
-
-
-class _Interrupted(CodemodeError):
-    """The run is being interrupted: the worker turns this reply into KeyboardInterrupt."""
-
-    kind = "interrupt"
-
-    def __str__(self) -> str:
-        return "the run that made this call was interrupted; the call was not carried out"
-
-
-def _call_error(exc: Exception) -> dict[str, str]:
-    if isinstance(exc, CodemodeError):
-        return {"type": type(exc).__name__.lstrip("_"), "message": str(exc), "kind": exc.kind}
-    return {"type": "HostError", "message": f"the session host failed: {type(exc).__name__}: {exc}", "kind": ""}
-
-
-async def _send_reply(worker: WorkerProcess, reply: dict[str, Any]) -> None:
-    try:
-        await worker.send(reply)
-    except protocol.FrameError as exc:
-        error = LimitExceeded(f"the result is too large to hand to the session's code: {exc}")
-        await _send_reply(worker, {"op": "reply", "id": reply["id"], "error": _call_error(error)})
-    except WorkerExited:
-        pass  # the run's own path reports the dead worker
