@@ -129,3 +129,17 @@ def test_quota_flags(tmp_path: Path):
     assert (quota.artifacts_bytes, quota.snapshots_bytes, quota.sessions_bytes) == (1024**2, 64 * 1024**2, 2 * 1024**3)
     with pytest.raises(SystemExit):
         parse_settings(build_parser(), ["--base", str(tmp_path), "--artifacts-quota", "none"])
+
+
+async def test_a_store_sees_what_another_server_stored_once_its_sizes_are_read_again(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+):
+    import codemode.artifacts
+
+    quota = StorageQuota(artifacts_count=2)
+    mine, theirs = ArtifactStore(storage, quota=quota), ArtifactStore(storage, quota=quota)
+    await mine.save("one", "x")  # mine has read the sizes: it keeps them a few seconds
+    await theirs.save("two", "y")
+    monkeypatch.setattr(codemode.artifacts, "_USAGE_REFRESH", 0.0)  # those seconds are over
+    with pytest.raises(LimitExceeded, match="2 of 2 stored already"):
+        await mine.save("three", "z")

@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import mimetypes
+import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -45,6 +47,7 @@ DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # Files a workspace keeps in artifacts/ to explain the folder: not artifacts unless saved as one.
 _PLACEHOLDERS = frozenset({"README"})
 _RECORD_OVERHEAD = 512  # a record's fields besides description and metadata, as JSON
+_USAGE_REFRESH = 5.0  # seconds the artifacts' sizes are trusted before they are read again
 _READ_ATTEMPTS = 3  # a save in another process may change data and record between our two reads
 
 Kind = Literal["text", "json", "bytes"]
@@ -87,6 +90,8 @@ class ArtifactStore:
         self.max_bytes = max_bytes
         self.quota = quota or StorageQuota()
         self._writing = anyio.Lock()  # saves and deletes of this process, one at a time: steps never interleave
+        self._usage: dict[str, int] | None = None  # name -> bytes it takes, for the quota
+        self._usage_read_at = -math.inf
 
     async def save(
         self, name: str, data: Any, description: str = "", metadata: dict[str, Any] | None = None
@@ -120,6 +125,8 @@ class ArtifactStore:
             await self._write_record(record.model_copy(update={"saving": True, "previous": previous}))
             await self._storage.write(DATA, name, payload)
             await self._write_record(record)
+            if self._usage is not None:
+                self._usage[name] = len(payload) + extra // 2
         return record.info()
 
     async def load(self, name: str) -> Any:
@@ -166,6 +173,8 @@ class ArtifactStore:
         async with self._writing:
             removed = await self._storage.delete(DATA, name)  # data first: a crash leaves no artifact, not a stale one
             await self._storage.delete(META, f"{name}.json")
+            if self._usage is not None:
+                self._usage.pop(name, None)
         return removed
 
     async def _listed(self, name: str, record: _StoredRecord | None) -> ArtifactInfo | None:
@@ -188,11 +197,16 @@ class ArtifactStore:
         return current.model_copy(update={"saving": False, "previous": None})  # one level of history, never a chain
 
     async def _check_quota(self, name: str, size: int) -> None:
-        records = await self._storage.read_all(META)
-        stored = {key.removesuffix(".json"): _recorded_size(raw) for key, raw in records.items()}
+        # Reading every record costs with thousands of artifacts: the sizes are kept, kept current by this
+        # store's own saves and deletes, and read again a few seconds on (other servers write too).
+        now = time.monotonic()
+        if self._usage is None or now - self._usage_read_at > _USAGE_REFRESH:
+            records = await self._storage.read_all(META)
+            self._usage = {key.removesuffix(".json"): _recorded_size(raw) for key, raw in records.items()}
+            self._usage_read_at = now
         check_room(
             "the workspace's artifacts",
-            stored,
+            self._usage,
             name,
             size,
             max_bytes=self.quota.artifacts_bytes,
