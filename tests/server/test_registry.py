@@ -11,7 +11,8 @@ import pytest
 
 from codemode import Session
 from codemode.errors import LimitExceeded, SessionExpired, SessionNotFound
-from codemode.server.registry import Limits, SessionRegistry
+from codemode.server.capacity import Limits
+from codemode.server.registry import SessionRegistry
 from codemode.server.settings import ServerSettings
 
 pytestmark = pytest.mark.anyio

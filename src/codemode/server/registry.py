@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -42,7 +41,6 @@ from codemode.errors import (
     CodemodeError,
     DepsError,
     InvalidArgument,
-    LimitExceeded,
     SessionExpired,
     SessionNotFound,
 )
@@ -50,6 +48,7 @@ from codemode.executors.base import Executor
 from codemode.labels import has_labels, validate_labels
 from codemode.manager import resume, save
 from codemode.names import validate_name
+from codemode.server.capacity import ExpiredIds, Limits, choose_victims
 from codemode.server.named import NamedSessions, SessionSummary
 from codemode.server.pool import WorkerPool, started
 from codemode.server.settings import ServerSettings
@@ -71,33 +70,6 @@ class _Entry:
     default: bool = False  # it was its principal's default session when it was taken out
 
 
-@dataclass
-class Limits:
-    max_sessions: int | None = None
-    max_per_principal: int | None = None
-    idle_timeout: float | None = None
-    remembered_expired: int = 10_000
-    """How many ids of sessions the server closed on its own still answer "expired" (oldest forgotten first)."""
-
-
-class _ExpiredIds:
-    """Why the server closed recent sessions, keyed by id; bounded, so it cannot grow with the attack."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._reasons: OrderedDict[str, tuple[str, str]] = OrderedDict()
-
-    def add(self, session_id: str, principal: str, reason: str) -> None:
-        self._reasons[session_id] = (principal, reason)
-        while len(self._reasons) > self._capacity:
-            self._reasons.popitem(last=False)
-
-    def reason(self, session_id: str, principal: str) -> str | None:
-        """Why ``principal``'s session ``session_id`` was closed; None for anyone else's (no leak)."""
-        found = self._reasons.get(session_id)
-        return found[1] if found is not None and found[0] == principal else None
-
-
 class SessionRegistry:
     """Owns every live session (and the shared workspace); closing the registry closes them all."""
 
@@ -117,7 +89,7 @@ class SessionRegistry:
         # (principal, Mcp-Session-Id) -> session id: a header value alone must not reach another's session.
         self._by_transport: dict[tuple[str, str], str] = {}
         self._lost_defaults: dict[str, str] = {}  # principal -> why the server closed its default session
-        self._expired = _ExpiredIds(self.limits.remembered_expired)
+        self._expired = ExpiredIds(self.limits.remembered_expired)
         self._lock = anyio.Lock()
         self._named_lock = anyio.Lock()  # one named open at a time: two calls naming one session get one
         self.named = NamedSessions(workspace.storage, workspace.quota)
@@ -316,52 +288,14 @@ class SessionRegistry:
 
     def _create(self, principal: str, name: str | None) -> tuple[_Entry, list[_Entry]]:
         """A new session of ``principal``, and the sessions taken out to make room for it (to be closed)."""
-        victims = self._victims(principal)  # before anything changes: a refusal changes nothing
+        # Before anything changes: a refusal changes nothing.
+        victims = choose_victims(principal, [(e.session, e.principal) for e in self._entries.values()], self.limits)
         session = self._factory(name, self.pool.take() if self.pool is not None else None)
         session.owner = principal  # its stored snapshots are the principal's
         evicted = [self._evict(victim, reason) for victim, reason in victims]
         entry = _Entry(session=session, principal=principal)
         self._entries[session.session_id] = entry
         return entry, evicted
-
-    def _victims(self, principal: str) -> list[tuple[Session, str]]:
-        """The idle sessions to close so that ``principal`` may have one more, each with the reason why."""
-        own = self._idle_by_age(self._owned_by(principal))
-        victims: list[tuple[Session, str]] = []
-        cap = self.limits.max_per_principal
-        if cap is not None and (excess := self.count(principal) - cap + 1) > 0:
-            if excess > len(own):
-                raise LimitExceeded(
-                    f"you already have {cap} open sessions, the maximum per principal "
-                    "(--max-sessions-per-principal), and every one is running code; wait for a run to finish, "
-                    "or close one with close_session"
-                )
-            reason = (
-                f"you had reached the limit of {cap} sessions per principal (--max-sessions-per-principal) "
-                "and it was your least recently used idle one"
-            )
-            victims += [(session, reason) for session in own[:excess]]
-        cap = self.limits.max_sessions
-        if cap is not None and (excess := len(self._entries) - len(victims) - cap + 1) > 0:
-            others = self._idle_by_age(e.session for e in self._entries.values() if e.principal != principal)
-            # The caller's own idle sessions go first: a principal's load falls on itself before on others.
-            candidates = [*own[len(victims) :], *others]
-            if excess > len(candidates):
-                raise LimitExceeded(
-                    f"this server already has {len(self._entries)} sessions, its maximum (--max-sessions), "
-                    "and every one is running code; try again when a run finishes"
-                )
-            reason = (
-                f"the server had reached its limit of {cap} sessions (--max-sessions) and it was the least "
-                "recently used idle one"
-            )
-            victims += [(session, reason) for session in candidates[:excess]]
-        return victims
-
-    @staticmethod
-    def _idle_by_age(sessions: Iterable[Session]) -> list[Session]:
-        """The sessions not running code, least recently used first."""
-        return sorted((session for session in sessions if not session.busy), key=lambda s: s.last_activity)
 
     def _evict(self, session: Session, reason: str, level: int = logging.WARNING) -> _Entry:
         """Take ``session`` out of the registry (the caller closes it); its owner will hear why."""
