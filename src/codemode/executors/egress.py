@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from codemode.executors.egress_rules import (
     is_public,
     normal_host,
     parse_rule,
+    port_number,
     split_authority,
 )
 
@@ -44,7 +46,10 @@ SOCKET_NAME = "proxy.sock"
 _CHUNK = 1 << 16
 _ANSWER_TIMEOUT = 2.0
 _STOP_WAIT = 5.0
-# Dropped from a forwarded request; Host is set from the URL (another Host would reach another site at that address).
+_ACCEPT_RETRY = 0.1  # seconds before accepting again after the server ran short (of descriptors)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a head's lines carry none (tab is allowed)
+# Dropped from a forwarded request; Host is set from the URL, so a plain request names its listed host. (A CONNECT
+# tunnel carries whatever the code sends, to the listed host and port only: no other destination either way.)
 _DROPPED = {"host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "upgrade"}
 
 
@@ -115,8 +120,15 @@ class EgressProxy:
                 token = anyio.lowlevel.current_token()
                 self._stop = lambda: anyio.from_thread.run_sync(scope.cancel, token=token)
                 ready.set()
-                async with listener:
-                    await listener.serve(self._handle)
+                async with listener, anyio.create_task_group() as connections:
+                    while True:
+                        try:
+                            client = await listener.accept()
+                        except (OSError, anyio.BrokenResourceError) as exc:  # EMFILE and the like: passing
+                            logger.warning("egress proxy of session directory %s cannot accept: %s", self.label, exc)
+                            await anyio.sleep(_ACCEPT_RETRY)
+                            continue
+                        connections.start_soon(self._handle, client)
         finally:
             ready.set()  # start() must not wait forever for a loop that failed
 
@@ -144,9 +156,11 @@ class EgressProxy:
     async def _proxy(self, client: SocketStream) -> None:
         head, rest = await self._read_head(client)
         lines = head.decode("latin-1").split("\r\n")
+        if any(_CONTROL.search(line) for line in lines):  # a bare LF or CR would start a line of the code's own
+            raise _Refused(400, "Bad Request", "control characters in the request head")
         parts = lines[0].split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise _Refused(400, "Bad Request", "not an HTTP/1.x request line")
+        if len(parts) != 3 or parts[2] not in ("HTTP/1.0", "HTTP/1.1"):
+            raise _Refused(400, "Bad Request", "not an HTTP/1.0 or HTTP/1.1 request line")
         method, target, version = parts
         if method.upper() == "CONNECT":
             upstream = await self._open(*_connect_target(target))
@@ -274,7 +288,10 @@ def _connect_target(target: str) -> tuple[str, int]:
 
 def _absolute_target(target: str) -> tuple[str, int, str]:
     """``http://host[:port]/path?query`` as host, port and the origin-form ``/path?query``."""
-    url = urlsplit(target)
+    try:
+        url = urlsplit(target)
+    except ValueError:
+        raise _Refused(400, "Bad Request", "the request's URL is malformed") from None
     if url.scheme.lower() != "http" or not url.netloc:
         raise _Refused(400, "Bad Request", "give an absolute http:// URL, or CONNECT host:port for anything else")
     host, port = split_authority(url.netloc.rpartition("@")[2])
@@ -285,9 +302,10 @@ def _absolute_target(target: str) -> tuple[str, int, str]:
 
 def _checked(host: str | None, port: str) -> tuple[str, int]:
     name = normal_host(host) if host else None
-    if name is None or not port.isdigit() or not 0 < int(port) < 65536:
-        raise _Refused(400, "Bad Request", f"{host}:{port} is not a host and port")
-    return name, int(port)
+    number = port_number(port)
+    if name is None or number is None:
+        raise _Refused(400, "Bad Request", f"{host!s:.100}:{port:.10} is not a host and port")
+    return name, number
 
 
 def _forwarded_head(method: str, origin_form: str, version: str, headers: list[str], target: str) -> bytes:
@@ -300,7 +318,7 @@ def _forwarded_head(method: str, origin_form: str, version: str, headers: list[s
         named.append((name.lower(), value, line))
     listed = {token.strip().lower() for name, value, _ in named if name == "connection" for token in value.split(",")}
     kept = [line for name, _, line in named if name not in _DROPPED and name not in listed]
-    host = f"Host: {urlsplit(target).netloc.rpartition('@')[2]}"
+    host = f"Host: {urlsplit(target).netloc.rpartition('@')[2]}"  # target parsed already: cannot raise
     lines = [f"{method} {origin_form} {version}", host, *kept, "Connection: close", "", ""]
     return "\r\n".join(lines).encode("latin-1")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 DEFAULT_PORTS = (443, 80)
-_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$")
+_NAME = re.compile(r"^(?=.{1,253}\Z)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\Z")
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,20 @@ def parse_rule(entry: str) -> HostRule:
         raise ValueError(_bad_entry(entry))
     if port is None:
         return HostRule(f"*.{name}" if wildcard else name, DEFAULT_PORTS)
-    if not port.isdigit():
+    if not (port.isascii() and port.isdigit()):
         raise ValueError(_bad_entry(entry))
-    if not 0 < int(port) < 65536:
+    number = port_number(port)
+    if number is None:
         raise ValueError(f"--allow-host {entry!r}: the port must be a number from 1 to 65535")
-    return HostRule(f"*.{name}" if wildcard else name, (int(port),))
+    return HostRule(f"*.{name}" if wildcard else name, (number,))
+
+
+def port_number(port: str) -> int | None:
+    """``port`` as a number from 1 to 65535; None for anything else (signs, spaces, other digits, 99999)."""
+    if not (port.isascii() and port.isdigit() and len(port) <= 5):
+        return None
+    number = int(port)
+    return number if 0 < number < 65536 else None
 
 
 def _bad_entry(entry: str) -> str:
@@ -103,10 +112,27 @@ def ip_literal(host: str) -> IPAddress | None:
 
 
 def is_public(address: IPAddress) -> bool:
-    """Whether a name may lead to ``address``: not loopback, private, link-local, multicast or unspecified."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Whether a name may lead to ``address``: not loopback, private, link-local, multicast or unspecified.
+
+    An IPv6 address that carries an IPv4 one (mapped, NAT64, 6to4, the old compatible form) is
+    judged by that IPv4 address: a NAT64 gateway would translate ``64:ff9b::a9fe:a9fe`` to the
+    metadata address. Teredo and local-use NAT64 prefixes are never public here.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _TEREDO or address in _LOCAL_NAT64:
+            return False
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and (address in _NAT64 or address in _COMPATIBLE):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            address = embedded
     return address.is_global and not address.is_multicast
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+_TEREDO = ipaddress.IPv6Network("2001::/32")
+_COMPATIBLE = ipaddress.IPv6Network("::/96")
 
 
 def allowing(rules: tuple[HostRule, ...], host: str, port: int) -> HostRule | None:

@@ -72,6 +72,8 @@ class WorkerProcess:
     @classmethod
     async def spawn(cls, python: str, limits: ExecutionLimits, launcher: Launcher) -> WorkerProcess:
         """Start a worker (``launcher`` says how: sandboxed or not) and wait until it says it is ready."""
+        if not os.access(python, os.X_OK):  # say so here: inside a sandbox it would be a mere exit code
+            raise WorkerError(f"cannot start the worker with {python!r}: no such executable")
         cgroup = await anyio.to_thread.run_sync(WorkerCgroup.create, limits.memory_bytes, limits.max_processes)
         rlimits = await anyio.to_thread.run_sync(_rlimits, limits, cgroup is not None and cgroup.limits_processes)
         host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -91,12 +93,12 @@ class WorkerProcess:
             "limit_names": _limit_names(limits),
             "egress": launcher.egress_relay(),
         }
-        if not os.access(python, os.X_OK):  # say so here: inside a sandbox it would be a mere exit code
-            raise WorkerError(f"cannot start the worker with {python!r}: no such executable")
         launch = launcher.plan([python, str(WORKER_PATH), json.dumps(config)])
-        argv, info = _with_info_fd(launch.argv) if launch.sandboxed else (launch.argv, None)
-        argv, syscall_filter = _with_syscall_filter(argv) if launch.sandboxed else (argv, None)
+        argv, info, syscall_filter = launch.argv, None, None
         try:
+            if launch.sandboxed:
+                argv, info = _with_info_fd(argv)
+                argv, syscall_filter = _with_syscall_filter(argv)
             process = await anyio.open_process(
                 cgroup.wrap(argv) if cgroup else argv,
                 stdin=subprocess.DEVNULL,
@@ -104,12 +106,14 @@ class WorkerProcess:
                 stderr=errors_write,  # read only if it fails to start: user bytes never reach our log
                 cwd=launch.cwd,
                 env=launch.env,
-                pass_fds=[worker_end.fileno(), *([info[1]] if info else []), *filter(None, [syscall_filter])],
+                pass_fds=[worker_end.fileno(), *([info[1]] if info else []), *_present(syscall_filter)],
                 start_new_session=True,  # its own process group: one killpg ends it and its children
             )
-        except OSError as exc:
+        except OSError as exc:  # no process: nothing else will close what was opened for it
             host_end.close()
             os.close(errors_fd)
+            if info:
+                os.close(info[0])
             if cgroup:
                 await anyio.to_thread.run_sync(cgroup.remove)
             raise WorkerError(f"cannot start the worker with {python!r}: {exc}") from exc
@@ -118,7 +122,7 @@ class WorkerProcess:
             os.close(errors_write)
             if info:
                 os.close(info[1])
-            if syscall_filter:
+            if syscall_filter is not None:
                 os.close(syscall_filter)
         stream = await SocketStream.from_socket(host_end)
         process_limit = (cgroup is not None and cgroup.limits_processes) or "RLIMIT_NPROC" in rlimits
@@ -325,6 +329,10 @@ def _with_info_fd(argv: list[str]) -> tuple[list[str], tuple[int, int]]:
     return [argv[0], "--info-fd", str(write_end), *argv[1:]], (read_end, write_end)
 
 
+def _present(fd: int | None) -> list[int]:
+    return [] if fd is None else [fd]
+
+
 def _with_syscall_filter(argv: list[str]) -> tuple[list[str], int | None]:
     """``argv`` (a bwrap command) made to load the seccomp filter, and the descriptor it reads it from.
 
@@ -333,8 +341,12 @@ def _with_syscall_filter(argv: list[str]) -> tuple[list[str], int | None]:
     if not seccomp.supported():
         return argv, None
     fd = os.memfd_create("codemode-seccomp")
-    os.write(fd, seccomp.program())
-    os.lseek(fd, 0, os.SEEK_SET)
+    try:
+        os.write(fd, seccomp.program())
+        os.lseek(fd, 0, os.SEEK_SET)
+    except OSError:
+        os.close(fd)
+        raise
     return [argv[0], "--seccomp", str(fd), *argv[1:]], fd
 
 
