@@ -103,6 +103,13 @@ async def test_a_workspace_with_only_a_skills_folder_gets_new_skills_there(works
     assert sorted(path.name for path in (workspace / "skills").rglob("*")) == [".meta", "triple.json", "triple.py"]
 
 
+async def test_a_private_name_goes_to_workflows_even_in_a_skills_only_workspace(workspace: Path, session: Session):
+    (workspace / "skills").mkdir()  # py-code-mode skips skills/_*.py: a workflow saved there would vanish
+    await session.add_skill("_helper", DOUBLE, "A helper")
+    assert (workspace / "workflows" / "_helper.py").is_file()
+    assert (await session.get_skill("_helper"))["description"] == "A helper"  # type: ignore[index]
+
+
 @pytest.mark.parametrize("folders", [(), ("workflows",), ("workflows", "skills")])
 async def test_other_workspaces_get_new_workflows_in_the_workflows_folder(
     workspace: Path, session: Session, folders: tuple[str, ...]

@@ -271,10 +271,14 @@ async def test_an_empty_session_directory_adds_nothing_to_a_snapshot(workspace: 
 
 async def _session_with(workspace: Path, files: dict[str, str], code: str, **options: object) -> Session:
     session = Session.from_base(workspace, timeout=10, **options)  # type: ignore[arg-type]
-    await session.start()
-    for path, text in files.items():
-        await session.write_file(path, text)
-    await run(session, code)
+    try:
+        await session.start()
+        for path, text in files.items():
+            await session.write_file(path, text)
+        await run(session, code)
+    except BaseException:
+        await session.close()  # a failed set-up must not leave its worker behind
+        raise
     return session
 
 

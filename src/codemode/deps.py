@@ -143,6 +143,7 @@ class DepsManager:
         if self._lease is not None:
             self._lease.release()
             self._lease = None
+        self._venv = None  # reopened, the workspace finds (and leases) its venv again
         with anyio.CancelScope(shield=True):
             await self._venvs.remove_unused()
 

@@ -113,7 +113,7 @@ class SessionManager:
         quota: StorageQuota | None = None,
     ) -> None:
         self.store = SessionStore(storage, owner, quota)
-        self._factory = factory or (lambda name: Session(storage=storage, name=name))
+        self._factory = factory or (lambda name: Session(storage=storage, name=name, quota=quota))
 
     async def create_session(
         self,

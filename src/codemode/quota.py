@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from codemode.errors import LimitExceeded
-from codemode.executors.process import format_bytes
+from codemode.units import format_bytes
 
 GIB = 1024**3
 MAX_DESCRIPTION_CHARS = 8192
@@ -26,7 +26,8 @@ MAX_METADATA_BYTES = 64 * 1024
 
 
 class StorageQuota(BaseModel):
-    """What may be stored through the host API (``Session(quota=...)``, ``--*-quota`` flags)."""
+    """What may be stored through the host API (``Session(quota=...)``, ``Session.from_base(quota=...)``,
+    ``SessionManager(quota=...)`` for its named sessions, the ``--*-quota`` flags)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

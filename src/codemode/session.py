@@ -17,6 +17,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -75,6 +76,7 @@ class Session(WorkspaceMethods, StateMethods, DirectoryMethods):
         labels: Mapping[str, str] | None = None,
         history: HistoryLimits | None = None,
         callbacks: Iterable[Callback | Mapping[str, Any]] | None = None,
+        quota: StorageQuota | None = None,
     ) -> None:
         self._limits = limits or ExecutionLimits()
         self._callbacks = CallbackSet(callbacks)
@@ -85,7 +87,8 @@ class Session(WorkspaceMethods, StateMethods, DirectoryMethods):
         config = getattr(executor, "config", None)
         self._temporary_venvs: Path | None = None  # removed on close
         if workspace is None:
-            workspace, self._temporary_venvs = session_workspace(check_storage(storage), executor, confinement)
+            options = replace(WorkspaceOptions.of_config(config), quota=quota)
+            workspace, self._temporary_venvs = session_workspace(check_storage(storage), executor, confinement, options)
         self.workspace = workspace
         self._executor = executor
         default = config.default_timeout if config is not None else 30.0

@@ -84,12 +84,15 @@ class StateMethods:
         return RestoreResult(session_id=self.session_id, snapshot_id=snapshot.snapshot_id, files=files, **outcome)
 
     async def _apply_files(self, staged: StagedFiles) -> int:
+        moved = 0
         try:
-            return await anyio.to_thread.run_sync(staged.apply)
+            with anyio.CancelScope(shield=True):  # the variables are restored: the files follow, whatever comes
+                moved = await anyio.to_thread.run_sync(staged.apply)
         except (OSError, CodemodeError) as exc:  # only a race with the session's own threads gets here
             raise SnapshotError(
                 f"the variables were restored, but the snapshot's files could not all be moved into place: {exc}"
             ) from exc
+        return moved
 
     async def _packed_files(self) -> bytes | None:
         """The session directory for a snapshot to carry; None when it is empty or there is none (in-process)."""

@@ -39,12 +39,12 @@ from codemode.errors import (
 )
 from codemode.executors._results import from_worker
 from codemode.executors.base import Exchange, Executor
-from codemode.executors.process import format_bytes
 from codemode.executors.snapshot_ops import MAGIC
 from codemode.offload import run_sized
 from codemode.quota import StorageQuota, check_room
 from codemode.record import Record
 from codemode.storage.base import Storage
+from codemode.units import format_bytes
 
 DATA = "snapshots"
 META = "snapshots/.meta"

@@ -71,7 +71,7 @@ def remove_unused(root: Path) -> None:
             _remove_if_unleased(root, name)
 
 
-def remove_tree(path: Path) -> None:
+def remove_venv_dir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -87,7 +87,7 @@ def _remove_if_unleased(root: Path, name: str) -> None:
     try:
         if name in _linked(root):  # linked again meanwhile (another server's deps.add)
             return
-        remove_tree(root / "envs" / name)
+        remove_venv_dir(root / "envs" / name)
         if not (root / "envs" / name).exists():
             os.unlink(lease)
             logger.info("removed venv %s: no key links to it and no workspace uses it", name)
@@ -122,7 +122,7 @@ def _remove_dead_builds(root: Path) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # A build that ended removed its marker before unlocking it: only a dead build's is still linked.
             if os.fstat(fd).st_nlink:
-                remove_tree(root / "envs" / name)
+                remove_venv_dir(root / "envs" / name)
                 if (root / "envs" / name).exists():
                     raise OSError(f"{root / 'envs' / name} could not be removed whole")  # next build retries
                 os.unlink(markers / name)

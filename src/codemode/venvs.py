@@ -40,7 +40,7 @@ from anyio.abc import ByteReceiveStream
 
 from codemode.environment import installer_environment
 from codemode.errors import DepsError
-from codemode.venv_leases import Lease, build_marker, remove_tree, remove_unused
+from codemode.venv_leases import Lease, build_marker, remove_unused, remove_venv_dir
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class VenvCache:
             finally:
                 if not kept:  # failed, raised or cancelled: its venv goes, before its marker does
                     with anyio.CancelScope(shield=True):
-                        await anyio.to_thread.run_sync(remove_tree, venv)
+                        await anyio.to_thread.run_sync(remove_venv_dir, venv)
         return (venv, None) if kept else (None, problem)
 
     async def private(self, python: str) -> Lease:

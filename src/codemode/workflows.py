@@ -100,7 +100,7 @@ class WorkflowStore:
                 continue
             workflow = _describe(name, source.decode("utf-8", "replace"), metas[folder].get(f"{name}.json"))
             if workflow is None:
-                skip_entry(f"{self._storage.location} {SOURCE}", key, "does not compile or define run()")
+                skip_entry(f"{self._storage.location} {folder}", key, "does not compile or define run()")
                 continue
             infos.append(WorkflowInfo(**workflow.model_dump(exclude={"source"}, by_alias=True)))
         return infos
@@ -181,7 +181,7 @@ class WorkflowStore:
                 max_count=self.quota.workflows_count,
                 remedy="remove workflows that are no longer needed (workflows.remove(name) or remove_workflow)",
             )
-            folder = await self._folder_for_new()
+            folder = SOURCE if name.startswith("_") else await self._folder_for_new()  # skills/ hides _ files
             await self._storage.write(folder, f"{name}.py", source.encode("utf-8"))
             await self._storage.write(_META_OF[folder], f"{name}.json", meta)
         workflow = _describe(name, source, meta)

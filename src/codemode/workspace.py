@@ -84,8 +84,10 @@ class Workspace:
             return
         tasks, self._tasks = self._tasks, None
         with anyio.CancelScope(shield=True):
-            await self.tools.aclose()
-            await self.deps.close()
+            try:
+                await self.tools.aclose()
+            finally:
+                await self.deps.close()
         tasks.cancel_scope.cancel()
         await tasks.__aexit__(None, None, None)
 

@@ -378,3 +378,13 @@ async def test_operation_modules_load_when_first_used(session: Session):
     with pytest.raises(OperationFailed, match="UnknownOperation"):  # looks through every module, loading each
         await session.executor.request("nope")
     assert (await session.run(probe)).value == ["pickle", "shutil", "subprocess"]
+
+
+async def test_an_operation_module_that_cannot_load_fails_the_operation_not_the_worker(session: Session):
+    await session.run("import sys\nx = 41\nsys.modules['pickle'] = None  # snapshot_ops imports it")
+    with pytest.raises(OperationFailed, match="cannot load"):
+        await session.executor.request("snapshot_save", {"path": "/nowhere", "serializer": None, "max_bytes": 1})
+    result = await session.run("x + 1")
+    assert (result.value, result.state_lost) == (42, False)
+    await session.run("del sys.modules['pickle']")
+    assert "x" in (await session.snapshot_state()).info.saved  # the module loads once it can

@@ -11,6 +11,7 @@ from codemode import Session
 from codemode.executors import seccomp
 
 pytestmark = pytest.mark.anyio
+needs_filter = pytest.mark.skipif(not seccomp.supported(), reason="no seccomp filter for this architecture")
 
 # Raw system calls through ctypes, so nothing in Python's own wrappers decides the outcome.
 PROBE = """
@@ -33,6 +34,7 @@ ordinary = [os.getpid() > 0, subprocess.run(['true']).returncode == 0, len(os.li
 """
 
 
+@needs_filter
 @pytest.mark.usefixtures("sandbox")
 async def test_denied_calls_fail_with_eperm_in_the_worker_and_its_children(workspace: Path):
     async with Session.from_base(workspace, timeout=30, sandbox="bwrap") as session:

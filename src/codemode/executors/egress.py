@@ -99,7 +99,7 @@ class EgressProxy:
             target=anyio.run, args=(self._serve, listener, ready), name="codemode-egress", daemon=True
         )
         self._thread.start()
-        ready.wait()
+        ready.wait(_STOP_WAIT)
         if self._stop is None:
             raise OSError("its event loop failed to start (see the log)")
 
@@ -115,7 +115,11 @@ class EgressProxy:
 
     async def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
         try:
-            listener: SocketListener = await SocketListener.from_socket(sock)
+            try:
+                listener: SocketListener = await SocketListener.from_socket(sock)
+            except BaseException:
+                sock.close()
+                raise
             with anyio.CancelScope() as scope:
                 token = anyio.lowlevel.current_token()
                 self._stop = lambda: anyio.from_thread.run_sync(scope.cancel, token=token)

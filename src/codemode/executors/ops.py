@@ -42,8 +42,10 @@ class Handlers:
         self._handlers: dict[str, Handler] = {}
 
     def get(self, op: str) -> Handler | None:
+        """The handler of ``op``; a module that fails to load raises here, and is tried again next time."""
         while op not in self._handlers and self._pending:
-            self._handlers.update(self._load(self._pending.pop(0)).HANDLERS)
+            self._handlers.update(self._load(self._pending[0]).HANDLERS)
+            self._pending.pop(0)
         return self._handlers.get(op)
 
 
@@ -54,7 +56,10 @@ def collect(load: Callable[[str], Any]) -> Handlers:
 
 def run(handlers: Handlers, interp: Any, op: str, params: dict[str, Any]) -> dict[str, Any]:
     """``{"result": ...}`` or ``{"error": {"type", "message"}}``: the reply's content."""
-    handler = handlers.get(op)
+    try:
+        handler = handlers.get(op)
+    except BaseException as exc:  # noqa: BLE001 - code may have broken an import (sys.modules['pickle'] = None)
+        return {"error": {"type": type(exc).__name__, "message": f"the operation {op!r} cannot load: {exc}"}}
     if handler is None:
         return {"error": {"type": "UnknownOperation", "message": f"this worker has no operation {op!r}"}}
     interp.running_user_code = True  # an interrupt (timeout, cancellation) may stop it like code

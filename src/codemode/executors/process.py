@@ -26,6 +26,7 @@ from codemode.executors.cgroups import WorkerCgroup
 from codemode.executors.sandbox import Launcher
 from codemode.models import RuntimeInfo
 from codemode.offload import run_sized
+from codemode.units import format_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -273,13 +274,6 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return str(number)
-
-
-def format_bytes(size: int) -> str:
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.3g} {unit}"
-    return f"{size} bytes"
 
 
 def _rlimits(limits: ExecutionLimits, in_cgroup: bool) -> dict[str, int]:

@@ -34,10 +34,11 @@ from codemode.executors.base import (
 )
 from codemode.executors.egress import EgressProxy
 from codemode.executors.host_calls import MAX_CALLS_UNLIMITED, serve_calls
-from codemode.executors.process import WorkerExited, WorkerProcess, format_bytes
+from codemode.executors.process import WorkerExited, WorkerProcess
 from codemode.executors.sandbox import Launcher, SandboxConfig, bwrap_status, resolve_mode, warn_unconfined
 from codemode.executors.workdir import WorkerDir
 from codemode.models import Confinement, ErrorInfo, ExecutionResult, RuntimeInfo
+from codemode.units import format_bytes
 
 logger = logging.getLogger(__name__)
 

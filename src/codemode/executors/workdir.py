@@ -33,7 +33,8 @@ def state_root() -> Path:
 
 @dataclass
 class WorkerDir:
-    """A worker's private files: ``home`` (its cwd and HOME) and ``tmp`` (its /tmp)."""
+    """A worker's private files: ``home`` (its cwd and HOME), ``tmp`` and ``shm`` (its /tmp and /dev/shm), and
+    ``egress`` (the ``--allow-host`` proxy's socket)."""
 
     root: Path
 

@@ -147,15 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read tool definitions from Redis too (default: the workspace's tools/)",
     )
-    storage.add_argument(
-        "--artifacts-quota", type=_bounded_size, default=4 * 1024**3, help="all artifacts of the workspace (4G)"
-    )
-    storage.add_argument(
-        "--snapshots-quota", type=_bounded_size, default=2 * 1024**3, help="stored snapshots per principal (2G)"
-    )
-    storage.add_argument(
-        "--sessions-quota", type=_bounded_size, default=2 * 1024**3, help="stored named sessions per principal (2G)"
-    )
+    quota = StorageQuota()  # the defaults live there
+    for flag, field, what in (
+        ("--artifacts-quota", "artifacts_bytes", "all artifacts of the workspace"),
+        ("--snapshots-quota", "snapshots_bytes", "stored snapshots per principal"),
+        ("--sessions-quota", "sessions_bytes", "stored named sessions per principal"),
+    ):
+        default = getattr(quota, field)
+        storage.add_argument(flag, type=_bounded_size, default=default, help=f"{what} ({default // 1024**3}G)")
 
     http = parser.add_argument_group("HTTP transport")
     http.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="stdio (default) or http")
