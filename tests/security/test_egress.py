@@ -276,6 +276,32 @@ while (again := open_tunnel('127.0.0.1:{echo}'))[1] != 'HTTP/1.1 200 Connection 
     assert explained
 
 
+async def test_the_server_caps_connections_across_all_sessions_proxies(
+    workspace: Path, echo: int, monkeypatch: pytest.MonkeyPatch
+):
+    from codemode.executors import egress
+
+    monkeypatch.setattr(egress._SERVER_TUNNELS, "limit", 2)  # normally a quarter of the open-file limit
+    target = f"127.0.0.1:{echo}"
+    async with _session(workspace, target) as first, _session(workspace, target) as second:
+        for session in (first, second):
+            await _run(session, PROXY_CLIENT)
+        assert await _run(first, f"held = open_tunnel({target!r})\nheld[1]") == "HTTP/1.1 200 Connection established"
+        assert await _run(second, f"held = open_tunnel({target!r})\nheld[1]") == "HTTP/1.1 200 Connection established"
+        over = await _run(second, f"exchange(b'CONNECT {target} HTTP/1.1\\r\\n\\r\\n')")
+        assert over.startswith("HTTP/1.1 503") and "connections through its sessions' proxies" in over
+        await _run(first, "held[0].close()")
+        code = f"""
+import time
+deadline = time.monotonic() + 5
+while (again := open_tunnel({target!r}))[1] != 'HTTP/1.1 200 Connection established':
+    assert time.monotonic() < deadline, again
+    time.sleep(0.1)
+again[1]
+"""
+        assert await _run(second, code) == "HTTP/1.1 200 Connection established"  # a slot came back
+
+
 RELAY = """
 import os, sys, threading
 [sorted(k for k in os.environ if 'proxy' in k.lower()), [t.name for t in threading.enumerate()],

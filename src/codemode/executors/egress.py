@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import resource
 import socket
 import threading
 from collections.abc import Callable
@@ -61,6 +62,39 @@ class EgressLimits(BaseModel):
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to resolve and connect to a host.")
     idle_timeout: float = Field(default=300.0, gt=0, description="Seconds a tunnel may pass no bytes before closing.")
     max_connections: int = Field(default=64, gt=0, description="Connections through the proxy at once, per session.")
+
+
+class _ServerTunnels:
+    """Connections through every session's proxy in this server: each holds two of its descriptors.
+
+    Per-session caps alone would let many sessions together run the server out of descriptors
+    (and then it cannot accept anything, MCP clients included): a quarter of the open-file limit
+    is for the proxies. Proxies run on threads of their own, hence the lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.limit = max(64, (soft if soft != resource.RLIM_INFINITY else 65536) // 8)  # two fds each: a quarter
+
+    def take(self) -> str | None:
+        """None if one more connection may go through; else why not."""
+        with self._lock:
+            if self._active >= self.limit:
+                return (
+                    f"this server already has {self.limit} connections through its sessions' proxies (a quarter of "
+                    "its open-file limit); try again shortly"
+                )
+            self._active += 1
+            return None
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._active -= 1
+
+
+_SERVER_TUNNELS = _ServerTunnels()
 
 
 class _Refused(Exception):
@@ -138,9 +172,10 @@ class EgressProxy:
 
     async def _handle(self, client: SocketStream) -> None:
         async with client:
-            if self._active >= self.limits.max_connections:
+            full = self._too_many() if self._active >= self.limits.max_connections else _SERVER_TUNNELS.take()
+            if full is not None:
                 # Answered and closed at once: a flood of these must not hold descriptors of the server.
-                await self._refuse(client, _Refused(503, "Service Unavailable", self._too_many()), drain=False)
+                await self._refuse(client, _Refused(503, "Service Unavailable", full), drain=False)
                 return
             self._active += 1
             try:
@@ -153,6 +188,7 @@ class EgressProxy:
                 logger.exception("egress proxy of session directory %s failed on a connection", self.label)
             finally:
                 self._active -= 1
+                _SERVER_TUNNELS.give_back()
 
     def _too_many(self) -> str:
         return f"this session already has {self.limits.max_connections} connections through its proxy; close some"
