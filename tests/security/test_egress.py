@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +75,24 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@contextmanager
+def recording_server(recorder: type[http.server.BaseHTTPRequestHandler]) -> Iterator[tuple[int, list[Any]]]:
+    """An HTTP server on the host's loopback answering with ``recorder``: its port, and what it recorded."""
+    handler = type(recorder.__name__, (recorder,), {"seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], handler.seen  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def web() -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """An HTTP server on the host's loopback: its port, and the requests it saw."""
-    handler = type("Recorder", (_Recorder,), {"seen": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], handler.seen
-    server.shutdown()
-    server.server_close()
+    with recording_server(_Recorder) as recorded:
+        yield recorded
 
 
 class _Shout(socketserver.BaseRequestHandler):

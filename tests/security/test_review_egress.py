@@ -14,7 +14,6 @@ import logging
 import resource
 import shutil
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import pytest
 
 from codemode import Session
 from codemode.executors.egress_rules import is_public
-from tests.security.test_egress import PROXY_CLIENT, _reached, _run, _session
+from tests.security.test_egress import PROXY_CLIENT, _reached, _run, _session, recording_server
 
 pytestmark = pytest.mark.anyio
 
@@ -47,12 +46,8 @@ class _Hosts(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hosts_seen() -> Iterator[tuple[int, list[list[str]]]]:
-    handler = type("Hosts", (_Hosts,), {"seen": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], handler.seen
-    server.shutdown()
-    server.server_close()
+    with recording_server(_Hosts) as recorded:
+        yield recorded
 
 
 @pytest.mark.usefixtures("sandbox")
