@@ -4,7 +4,7 @@ Run: uv run python bench/search.py [--searches 300] [--loads 5] [--json bench/re
 
 Quality is measured on ``tests/data/search_eval.json`` (paraphrased queries, and
 keyword queries for contrast): top-1 accuracy and mean reciprocal rank.
-Latency is that of the ranking function (``codemode.search.hybrid``, what
+Latency is that of the ranking function (``codemode.search.index.hybrid``, what
 ``search_tools``/``search_workflows`` call after listing the items) over 500
 generated tool descriptions, warm (their vectors cached) with a query never
 seen before each time; also the first search (embeds all 500) and a search
@@ -27,15 +27,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from codemode import embeddings  # noqa: E402
-from codemode.search import Document, bm25, hybrid  # noqa: E402
+from codemode.search import embeddings  # noqa: E402
+from codemode.search.index import Document, bm25, hybrid  # noqa: E402
 from tests.search_eval import evaluate, queries  # noqa: E402
 
 VERBS = "fetch parse convert resize compress send list search render validate sync merge".split()
 OBJECTS = "pages images invoices logs tickets emails videos tables repos metrics events backups".split()
 PLACES = ["from S3", "on GitHub", "in Postgres", "over SSH", "in Slack", "on disk", "via HTTP", "in Jira"]
 # The package is imported first: its own import (pydantic, the MCP SDK) is not the model's cost.
-LOAD_CODE = "import time, codemode.embeddings as e; t = time.perf_counter(); e.load(); print(time.perf_counter() - t)"
+LOAD_CODE = (
+    "import time, codemode.search.embeddings as e; t = time.perf_counter(); e.load(); print(time.perf_counter() - t)"
+)
 
 
 def corpus(size: int) -> list[Document]:

@@ -7,7 +7,7 @@ import random
 
 import anyio
 
-from codemode.procstat import stat_fields
+from codemode.executors.procstat import stat_fields
 
 
 def alive(pid: int) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemode.search import Document
+from codemode.search.index import Document
 
 EVAL_FILE = Path(__file__).parent / "data" / "search_eval.json"
 Ranker = Callable[[str, Sequence[Document], int], list[tuple[str, float]]]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from codemode import Session
-from codemode.deps import DepsResult, RemoveResult
+from codemode.workspace.deps import DepsResult, RemoveResult
 
 pytestmark = pytest.mark.anyio
 

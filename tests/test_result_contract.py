@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from codemode import ExecutionResult, Session
 from codemode.executors._results import from_outcome
-from codemode.executors.interpreter import decode_literal, encode_literal
+from codemode.worker.interpreter import decode_literal, encode_literal
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import codemode
-from tests.test_deps import offline_wheels
+from tests.workspace.test_deps import offline_wheels
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,6 @@ The public API is what this module exports; everything else is internal.
 
 __version__ = "0.1.0"
 
-from codemode.artifacts import ArtifactInfo, ArtifactStore
 from codemode.config import InProcessConfig, SubprocessConfig
 from codemode.errors import (
     ArtifactNotFound,
@@ -24,15 +23,16 @@ from codemode.errors import (
 )
 from codemode.executors.base import Capability, ExecutionLimits, Executor
 from codemode.executors.inprocess import InProcessExecutor
-from codemode.executors.subprocess import SubprocessExecutor
-from codemode.history import HistoryEntry, HistoryLimits
-from codemode.manager import SessionManager
+from codemode.executors.subprocess_executor import SubprocessExecutor
 from codemode.models import ErrorInfo, ExecutionResult, RuntimeInfo, SessionInfo
-from codemode.quota import StorageQuota
-from codemode.session import Session
-from codemode.session_store import NamedSessionInfo, SessionDocument
-from codemode.snapshots import RestoreResult, Snapshot, SnapshotInfo, SnapshotStore
+from codemode.session.history import HistoryEntry, HistoryLimits
+from codemode.session.manager import SessionManager
+from codemode.session.session import Session
+from codemode.session.store import NamedSessionInfo, SessionDocument
 from codemode.storage import FileStorage, MemoryStorage, Storage
+from codemode.workspace.artifacts import ArtifactInfo, ArtifactStore
+from codemode.workspace.quota import StorageQuota
+from codemode.workspace.snapshots import RestoreResult, Snapshot, SnapshotInfo, SnapshotStore
 
 __all__ = [
     "ArtifactInfo",

@@ -1,6 +1,6 @@
 """Pictures a run returns, and the full-size originals a session keeps for a while.
 
-The worker draws and bounds pictures (:mod:`codemode.executors.display`): decoding
+The worker draws and bounds pictures (:mod:`codemode.worker.display`): decoding
 and shrinking untrusted image bytes happens in the sandboxed worker, with the
 Pillow of the session's venv, and the server needs no image library at all.
 A picture that had to shrink arrives with its original, which the session keeps

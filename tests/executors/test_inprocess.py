@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codemode import Session, javascript
+from codemode import Session
+from codemode.session import javascript
 
 pytestmark = pytest.mark.anyio
 

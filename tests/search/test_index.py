@@ -1,4 +1,4 @@
-from codemode.search import Document, bm25, tokenize
+from codemode.search.index import Document, bm25, tokenize
 
 
 def test_identifiers_split_at_snake_kebab_and_camel_case_and_stay_whole():

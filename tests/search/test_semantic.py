@@ -17,8 +17,8 @@ import pytest
 from mcp import Client
 
 from codemode import Session
-from codemode.embeddings import MODEL_SHA256, Embedder, SemanticUnavailable, load, shared, unavailable_reason
-from codemode.search import MIN_SIMILARITY, _embedding_text, bm25, hybrid
+from codemode.search.embeddings import MODEL_SHA256, Embedder, SemanticUnavailable, load, shared, unavailable_reason
+from codemode.search.index import MIN_SIMILARITY, _embedding_text, bm25, hybrid
 from tests.search_eval import documents, evaluate
 from tests.server.conftest import server_command
 
@@ -129,7 +129,7 @@ def test_without_the_extra_search_is_bm25_after_one_warning():
         import logging, sys
         sys.modules["onnxruntime"] = None  # what a missing extra looks like to an import
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-        from codemode.search import Document, bm25, hybrid
+        from codemode.search.index import Document, bm25, hybrid
         documents = [Document("curl", [("curl", 3.0), ("make http requests", 1.0)]), Document("jq", [("jq", 3.0)])]
         assert hybrid("http", documents, 5) == bm25("http", documents, 5)
         assert [key for key, _ in hybrid("http", documents, 5)] == ["curl"]

@@ -16,8 +16,8 @@ import sys
 
 import anyio
 
-from codemode.artifacts import ArtifactStore
 from codemode.storage import FileStorage, Storage
+from codemode.workspace.artifacts import ArtifactStore
 
 NAME = "big"
 MIN_BYTES, MAX_BYTES = 2 * 1024 * 1024, 8 * 1024 * 1024

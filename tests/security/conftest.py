@@ -14,7 +14,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from codemode.executors.sandbox import bwrap_status
+from codemode.sandbox.launcher import bwrap_status
 from tests.server.conftest import http_server  # noqa: F401  (the fixture, for this folder)
 
 CONNECT = """

@@ -15,7 +15,7 @@ import pytest
 
 from codemode import Session
 from codemode.executors.base import ExecutionLimits
-from codemode.executors.sandbox import SandboxConfig
+from codemode.sandbox.launcher import SandboxConfig
 from tests.processes import unique_seconds
 from tests.security.conftest import CONNECT, host_can_connect, host_processes_with, until_gone
 

@@ -24,9 +24,9 @@ from mcp import Client
 from pydantic import ValidationError
 
 from codemode import Session
-from codemode.executors.egress import EgressLimits
-from codemode.executors.egress_rules import parse_rule
-from codemode.executors.sandbox import SandboxConfig
+from codemode.sandbox.egress import EgressLimits
+from codemode.sandbox.egress_rules import parse_rule
+from codemode.sandbox.launcher import SandboxConfig
 from tests.security.conftest import CONNECT
 from tests.server.conftest import call, server_command
 
@@ -289,7 +289,7 @@ while (again := open_tunnel('127.0.0.1:{echo}'))[1] != 'HTTP/1.1 200 Connection 
 async def test_the_server_caps_connections_across_all_sessions_proxies(
     workspace: Path, echo: int, monkeypatch: pytest.MonkeyPatch
 ):
-    from codemode.executors import egress
+    from codemode.sandbox import egress
 
     monkeypatch.setattr(egress._SERVER_TUNNELS, "limit", 2)  # normally a quarter of the open-file limit
     target = f"127.0.0.1:{echo}"

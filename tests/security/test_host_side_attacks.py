@@ -26,10 +26,10 @@ from mcp.client.streamable_http import streamable_http_client
 
 from codemode import Session
 from codemode.errors import LimitExceeded
-from codemode.executors import cgroups
 from codemode.executors.base import ExecutionLimits
-from codemode.executors.workdir import remove_stale_dirs
-from codemode.session_archive import pack_files
+from codemode.sandbox import cgroups
+from codemode.sandbox.workdir import remove_stale_dirs
+from codemode.session.archive import pack_files
 from tests.processes import unique_seconds
 from tests.security.conftest import legacy_client, sleeping
 from tests.server.conftest import HttpServer

@@ -14,17 +14,18 @@ from pathlib import Path
 import anyio
 import pytest
 
-from codemode import Session, Snapshot, SnapshotStore, StorageQuota, venvs
-from codemode.artifacts import META as ARTIFACT_META
-from codemode.artifacts import ArtifactStore
+from codemode import Session, Snapshot, SnapshotStore, StorageQuota
 from codemode.errors import CodemodeError, LimitExceeded
-from codemode.snapshots import DATA as SNAPSHOT_DATA
-from codemode.snapshots import META as SNAPSHOT_META
-from codemode.snapshots import SnapshotInfo
 from codemode.storage import FileStorage, Storage
-from codemode.venv_leases import remove_unused
-from codemode.venvs import VenvCache, current_python, venv_key, venv_python
-from codemode.workflows import MAX_SOURCE_CHARS, WorkflowStore
+from codemode.workspace import venvs
+from codemode.workspace.artifacts import META as ARTIFACT_META
+from codemode.workspace.artifacts import ArtifactStore
+from codemode.workspace.snapshots import DATA as SNAPSHOT_DATA
+from codemode.workspace.snapshots import META as SNAPSHOT_META
+from codemode.workspace.snapshots import SnapshotInfo
+from codemode.workspace.venv_leases import remove_unused
+from codemode.workspace.venvs import VenvCache, current_python, venv_key, venv_python
+from codemode.workspace.workflows import MAX_SOURCE_CHARS, WorkflowStore
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("sandbox")]
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from codemode import Session
-from codemode.executors.egress_rules import is_public
+from codemode.sandbox.egress_rules import is_public
 from tests.security.test_egress import PROXY_CLIENT, _reached, _run, _session, recording_server
 
 pytestmark = pytest.mark.anyio
@@ -91,7 +91,7 @@ async def test_a_malformed_port_or_url_gets_400_and_no_error_in_the_servers_log(
         b"GET http://[127.0.0.1/ HTTP/1.1",  # urlsplit: Invalid IPv6 URL
     ]
     code = f"[exchange(line + b'\\r\\n\\r\\n').split(chr(13))[0] for line in {requests!r}]"
-    caplog.set_level(logging.DEBUG, logger="codemode.executors.egress")
+    caplog.set_level(logging.DEBUG, logger="codemode.sandbox.egress")
     async with _session(workspace, f"127.0.0.1:{listed}") as session:
         await _run(session, PROXY_CLIENT)
         statuses = await _run(session, code)

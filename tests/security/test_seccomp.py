@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from codemode import Session
-from codemode.executors import seccomp
+from codemode.sandbox import seccomp
 
 pytestmark = pytest.mark.anyio
 needs_filter = pytest.mark.skipif(not seccomp.supported(), reason="no seccomp filter for this architecture")

@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 
 from codemode import Session
 from codemode.errors import InvalidArgument, SnapshotError
-from codemode.session_archive import pack_files
+from codemode.session.archive import pack_files
 from tests.security.conftest import legacy_client
 from tests.server.conftest import HttpServer
 from tests.test_images import PNG_MAKER

@@ -30,12 +30,12 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
-from codemode.artifacts import ArtifactStore
-from codemode.deps import MAX_SPEC_CHARS, DepsManager
 from codemode.errors import InvalidArgument, RuntimeDepsDisabled, StorageError
 from codemode.storage import FileStorage, Storage
 from codemode.storage.redis import RedisStorage
-from codemode.workflows import WorkflowStore
+from codemode.workspace.artifacts import ArtifactStore
+from codemode.workspace.deps import MAX_SPEC_CHARS, DepsManager
+from codemode.workspace.workflows import WorkflowStore
 from tests.conftest import REDIS_URL, open_redis_storage
 from tests.server.conftest import HttpServer, text_of
 

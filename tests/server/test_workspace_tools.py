@@ -11,8 +11,8 @@ from mcp import Client
 
 from codemode.server import ServerSettings, create_server
 from tests.server.conftest import server_command, text_of
-from tests.test_deps import offline_wheels
 from tests.tools.test_registry import UPPER, write_tool
+from tests.workspace.test_deps import offline_wheels
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from codemode import Session
-from codemode.callbacks import Callback
 from codemode.errors import InvalidArgument
+from codemode.session.callbacks import Callback
 from codemode.storage import FileStorage
 
 pytestmark = pytest.mark.anyio

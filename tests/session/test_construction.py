@@ -18,7 +18,7 @@ from codemode import (
     SubprocessExecutor,
 )
 from codemode.errors import DepsError
-from codemode.executors.sandbox import SandboxConfig
+from codemode.sandbox.launcher import SandboxConfig
 from codemode.storage.redis import RedisStorage
 from tests.conftest import REDIS_URL, drop_prefix, open_redis_storage, redis_prefix
 

@@ -11,7 +11,7 @@ import pytest
 from codemode import Session
 from codemode.errors import FileNotFound, InvalidArgument, LimitExceeded, PathNotAllowed, Unavailable
 from codemode.executors.base import ExecutionLimits
-from codemode.session_archive import pack_files, unpack_files
+from codemode.session.archive import pack_files, unpack_files
 from codemode.storage.redis import RedisStorage
 
 pytestmark = pytest.mark.anyio

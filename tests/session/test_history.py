@@ -6,7 +6,7 @@ import pytest
 
 from codemode import Session
 from codemode.errors import InvalidArgument
-from codemode.history import HistoryEntry, HistoryLimits
+from codemode.session.history import HistoryEntry, HistoryLimits
 from codemode.storage import MemoryStorage
 
 pytestmark = pytest.mark.anyio

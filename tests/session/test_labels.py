@@ -6,7 +6,7 @@ import pytest
 
 from codemode import Session
 from codemode.errors import InvalidArgument
-from codemode.labels import MAX_KEY_CHARS, MAX_LABELS, MAX_VALUE_CHARS, has_labels, validate_labels
+from codemode.session.labels import MAX_KEY_CHARS, MAX_LABELS, MAX_VALUE_CHARS, has_labels, validate_labels
 from codemode.storage import MemoryStorage
 
 pytestmark = pytest.mark.anyio

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from codemode.errors import InvalidArgument, InvalidName, SessionError, SessionNotFound, SessionNotFoundError
-from codemode.manager import SessionManager
-from codemode.session_store import SessionStore
+from codemode.session.manager import SessionManager
+from codemode.session.store import SessionStore
 from codemode.storage import FileStorage, MemoryStorage, Storage
 from tests.conftest import open_redis_storage
 

@@ -15,9 +15,9 @@ from mcp import Client
 
 from codemode import Session
 from codemode.server import ServerSettings, create_server
-from codemode.venvs import VenvCache
+from codemode.workspace.venvs import VenvCache
 from tests.server.conftest import server_command
-from tests.test_deps import offline_wheels
+from tests.workspace.test_deps import offline_wheels
 
 pytestmark = pytest.mark.anyio
 

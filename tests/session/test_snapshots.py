@@ -11,7 +11,7 @@ import pytest
 
 from codemode import ExecutionLimits, Session, Snapshot, SnapshotStore
 from codemode.errors import InvalidArgument, LimitExceeded, SnapshotError, SnapshotNotFound, SnapshotUnavailable
-from codemode.executors.sandbox import SandboxConfig
+from codemode.sandbox.launcher import SandboxConfig
 from codemode.storage.base import Storage
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio.to_thread
 import pytest
 
-from codemode.session_files import SessionFiles
+from codemode.session.files import SessionFiles
 from codemode.storage import FileStorage
 
 pytestmark = pytest.mark.anyio

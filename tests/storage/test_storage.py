@@ -74,8 +74,8 @@ async def test_location_names_where_the_data_is(storage: Storage):
 
 async def test_features_work_unchanged_on_every_backend(storage: Storage):
     """Artifacts and workflows only talk to the protocol, so they behave the same everywhere."""
-    from codemode.artifacts import ArtifactStore
-    from codemode.workflows import WorkflowStore
+    from codemode.workspace.artifacts import ArtifactStore
+    from codemode.workspace.workflows import WorkflowStore
 
     artifacts = ArtifactStore(storage)
     await artifacts.save("blob", b"\x00\x01", description="bytes")

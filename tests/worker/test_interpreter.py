@@ -1,6 +1,6 @@
 """The REPL core, without any process around it."""
 
-from codemode.executors.interpreter import Interpreter
+from codemode.worker.interpreter import Interpreter
 
 
 def make(**predefined: object) -> Interpreter:

@@ -2,7 +2,7 @@ import struct
 
 import pytest
 
-from codemode.executors.protocol import FrameDecoder, FrameError, encode_frame, from_wire, to_wire
+from codemode.worker.protocol import FrameDecoder, FrameError, encode_frame, from_wire, to_wire
 
 
 def test_a_frame_is_a_length_prefix_and_json():

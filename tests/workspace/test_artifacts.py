@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from codemode import ArtifactNotFound, InvalidArgument, InvalidName, Session
-from codemode.artifacts import ArtifactStore
 from codemode.errors import LimitExceeded, StorageError
 from codemode.storage import FileStorage
+from codemode.workspace.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.anyio
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from codemode import InvalidArgument, Session
-from codemode.deps import parse_requirement
 from codemode.errors import DepsError, RuntimeDepsDisabled
 from codemode.server.arguments import build_parser, settings_from_args
+from codemode.workspace.deps import parse_requirement
 
 pytestmark = pytest.mark.anyio
 
@@ -268,7 +268,7 @@ async def test_packages_added_after_a_failed_build_change_no_shared_venv(
 
 
 async def test_a_venv_no_key_links_to_is_removed_once_nobody_uses_it(tmp_path: Path, wheelhouse: Path):
-    from codemode.venvs import VenvCache, current_python
+    from codemode.workspace.venvs import VenvCache, current_python
 
     venvs = VenvCache(tmp_path / "cache")
     first, _ = await venvs.ensure("first", current_python(), [])
@@ -286,7 +286,7 @@ async def test_a_venv_no_key_links_to_is_removed_once_nobody_uses_it(tmp_path: P
 KILLED_BUILD = """
 import asyncio, os, signal, sys
 from pathlib import Path
-from codemode.venvs import VenvCache, current_python
+from codemode.workspace.venvs import VenvCache, current_python
 
 async def killed(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # the server dies mid-build, the venv half made
@@ -301,7 +301,7 @@ async def test_the_next_build_removes_what_a_killed_build_left(tmp_path: Path, w
     import subprocess
     import sys
 
-    from codemode.venvs import VenvCache, current_python
+    from codemode.workspace.venvs import VenvCache, current_python
 
     cache = tmp_path / "cache"
     killed = subprocess.run([sys.executable, "-c", KILLED_BUILD, str(cache)], check=False, timeout=120)

@@ -8,15 +8,15 @@ import pytest
 from mcp import Client
 
 from codemode import Session, StorageQuota
-from codemode.artifacts import ArtifactStore
 from codemode.errors import LimitExceeded
-from codemode.quota import check_room
 from codemode.server import ServerSettings, create_server
 from codemode.server.arguments import build_parser, parse_settings
-from codemode.session_store import SessionRecord, SessionStore
-from codemode.snapshots import Snapshot, SnapshotStore
+from codemode.session.store import SessionRecord, SessionStore
 from codemode.storage import Storage
-from codemode.workflows import WorkflowStore
+from codemode.workspace.artifacts import ArtifactStore
+from codemode.workspace.quota import check_room
+from codemode.workspace.snapshots import Snapshot, SnapshotStore
+from codemode.workspace.workflows import WorkflowStore
 from tests.server.conftest import call, refused
 
 pytestmark = pytest.mark.anyio
@@ -134,12 +134,12 @@ def test_quota_flags(tmp_path: Path):
 async def test_a_store_sees_what_another_server_stored_once_its_sizes_are_read_again(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ):
-    import codemode.artifacts
+    import codemode.workspace.artifacts
 
     quota = StorageQuota(artifacts_count=2)
     mine, theirs = ArtifactStore(storage, quota=quota), ArtifactStore(storage, quota=quota)
     await mine.save("one", "x")  # mine has read the sizes: it keeps them a few seconds
     await theirs.save("two", "y")
-    monkeypatch.setattr(codemode.artifacts, "_USAGE_REFRESH", 0.0)  # those seconds are over
+    monkeypatch.setattr(codemode.workspace.artifacts, "_USAGE_REFRESH", 0.0)  # those seconds are over
     with pytest.raises(LimitExceeded, match="2 of 2 stored already"):
         await mine.save("three", "z")

@@ -10,7 +10,7 @@ import pytest
 
 from codemode import Session
 from codemode.storage.redis import RedisStorage
-from codemode.workflows import WorkflowStore
+from codemode.workspace.workflows import WorkflowStore
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ import pytest
 
 from codemode import InvalidArgument, InvalidName, Session
 from codemode.storage import FileStorage
-from codemode.workflows import WorkflowStore
+from codemode.workspace.workflows import WorkflowStore
 
 pytestmark = pytest.mark.anyio
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from codemode.errors import WorkerError
-from codemode.executors import protocol
-from codemode.executors.interpreter import decode_literal
 from codemode.images import images_from_wire
 from codemode.models import ErrorInfo, ExecutionResult
+from codemode.worker import protocol
+from codemode.worker.interpreter import decode_literal
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -182,7 +182,7 @@ class Executor(Protocol):
         ...
 
     async def request(self, op: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
-        """Run operation ``op`` (:mod:`codemode.executors.ops`) in the interpreter; ``OperationFailed`` if it raises."""
+        """Run operation ``op`` (:mod:`codemode.worker.ops`) in the interpreter; ``OperationFailed`` if it raises."""
         ...
 
     async def check_after_run(self, result: ExecutionResult) -> None:

@@ -19,9 +19,9 @@ import anyio
 from anyio.abc import TaskGroup
 
 from codemode.errors import CodemodeError, LimitExceeded
-from codemode.executors import protocol
 from codemode.executors.base import HostHandler
 from codemode.executors.process import WorkerExited, WorkerProcess
+from codemode.worker import protocol
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,6 @@ import anyio.to_thread
 
 from codemode.config import InProcessConfig
 from codemode.errors import DepsError, OperationFailed
-from codemode.executors import display, interpreter, namespaces, ops, protocol
 from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
 from codemode.executors.base import (
     LIVE_OUTPUT_INTERVAL,
@@ -43,6 +42,7 @@ from codemode.executors.base import (
     HostHandler,
 )
 from codemode.models import Confinement, ExecutionResult, RuntimeInfo
+from codemode.worker import display, interpreter, namespaces, ops, protocol
 
 
 class InProcessExecutor(ExecutorBase):
@@ -150,7 +150,7 @@ class InProcessExecutor(ExecutorBase):
     async def request(self, op: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
         if self._interp is None:
             self._interp = self._new_interpreter()
-        handlers = ops.collect(lambda name: importlib.import_module(f"codemode.executors.{name}"))
+        handlers = ops.collect(lambda name: importlib.import_module(f"codemode.worker.{name}"))
         reply = await anyio.to_thread.run_sync(ops.run, handlers, self._interp, op, params or {})
         if "error" in reply:
             raise OperationFailed(reply["error"]["type"], reply["error"]["message"])

@@ -1,6 +1,6 @@
 """One worker process seen from the host: spawn it, exchange frames, signal it, end it.
 
-No policy lives here (timeouts, restarts): that is :mod:`codemode.executors.subprocess`.
+No policy lives here (timeouts, restarts): that is :mod:`codemode.executors.subprocess_executor`.
 """
 
 from __future__ import annotations
@@ -19,18 +19,21 @@ import anyio
 import anyio.to_thread
 from anyio.abc import Process, SocketStream
 
+from codemode import worker
 from codemode.errors import WorkerError
-from codemode.executors import protocol, seccomp
 from codemode.executors.base import ExecutionLimits
-from codemode.executors.cgroups import WorkerCgroup
-from codemode.executors.sandbox import Launcher
 from codemode.models import RuntimeInfo
 from codemode.offload import run_sized
+from codemode.sandbox import seccomp
+from codemode.sandbox.cgroups import WorkerCgroup
+from codemode.sandbox.launcher import Launcher
 from codemode.units import format_bytes
+from codemode.worker import protocol
 
 logger = logging.getLogger(__name__)
 
-WORKER_PATH = Path(__file__).with_name("worker.py")
+WORKER_PATH = Path(worker.__file__).with_name("main.py")
+"""The worker program; its directory is all of the package a sandboxed worker can read."""
 _SHUTDOWN_WAIT = 1.0
 _STARTUP_ERRORS_CAP = 8192
 _REAP_WAIT = 1.0

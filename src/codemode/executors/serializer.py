@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from codemode.executors.workdir import state_root
+from codemode.sandbox.workdir import state_root
 
 logger = logging.getLogger(__name__)
 

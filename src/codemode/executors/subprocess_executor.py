@@ -22,7 +22,7 @@ import anyio.to_thread
 
 from codemode.config import SubprocessConfig
 from codemode.errors import InvalidArgument, OperationFailed, WorkerError
-from codemode.executors import js_ops, protocol, serializer
+from codemode.executors import serializer
 from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
 from codemode.executors.base import (
     LIVE_OUTPUT_INTERVAL,
@@ -32,19 +32,20 @@ from codemode.executors.base import (
     ExecutorBase,
     HostHandler,
 )
-from codemode.executors.egress import EgressProxy
 from codemode.executors.host_calls import MAX_CALLS_UNLIMITED, serve_calls
 from codemode.executors.process import WorkerExited, WorkerProcess
-from codemode.executors.sandbox import Launcher, SandboxConfig, bwrap_status, resolve_mode, warn_unconfined
-from codemode.executors.workdir import WorkerDir
 from codemode.models import Confinement, ErrorInfo, ExecutionResult, RuntimeInfo
+from codemode.sandbox.egress import EgressProxy
+from codemode.sandbox.launcher import Launcher, SandboxConfig, bwrap_status, resolve_mode, warn_unconfined
+from codemode.sandbox.workdir import WorkerDir
 from codemode.units import format_bytes
+from codemode.worker import js_ops, protocol
 
 logger = logging.getLogger(__name__)
 
 
 class SubprocessExecutor(ExecutorBase):
-    """Runs a session's code in a child process (see :mod:`codemode.executors.worker`)."""
+    """Runs a session's code in a child process (see :mod:`codemode.worker.main`)."""
 
     name = "subprocess"
 
@@ -276,7 +277,7 @@ class SubprocessExecutor(ExecutorBase):
             await self._replace(worker)
 
     async def request(self, op: str, params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
-        """Ask the worker for operation ``op`` (see :mod:`codemode.executors.ops`) and return its result."""
+        """Ask the worker for operation ``op`` (see :mod:`codemode.worker.ops`) and return its result."""
         worker = await self._current()
         request_id = next(self._ids)
         try:

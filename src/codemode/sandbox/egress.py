@@ -31,7 +31,7 @@ import anyio.lowlevel
 from anyio.abc import SocketListener, SocketStream
 from pydantic import BaseModel, Field
 
-from codemode.executors.egress_rules import (
+from codemode.sandbox.egress_rules import (
     allowing,
     ip_literal,
     is_public,

@@ -25,11 +25,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from codemode.environment import WORKER_NAMES, allowed_environment
 from codemode.errors import SandboxError
-from codemode.executors.egress import SOCKET_NAME, EgressLimits
-from codemode.executors.egress_rules import parse_rule
-from codemode.executors.workdir import WorkerDir
+from codemode.sandbox.egress import SOCKET_NAME, EgressLimits
+from codemode.sandbox.egress_rules import parse_rule
+from codemode.sandbox.environment import WORKER_NAMES, allowed_environment
+from codemode.sandbox.workdir import WorkerDir
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 
-from codemode import embeddings
+from codemode.search import embeddings
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Za-z][a-z]*|\d+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

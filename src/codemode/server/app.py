@@ -37,7 +37,7 @@ from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
 from codemode.server.skill_tools import add_skill_tools
 from codemode.server.snapshot_tools import add_snapshot_tools
 from codemode.server.workspace_tools import add_workspace_tools
-from codemode.workspace import Workspace
+from codemode.workspace.workspace import Workspace
 
 ARTIFACT_SCHEME = "artifact://"
 

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from codemode import __version__
 from codemode.errors import CodemodeError, InvalidArgument
 from codemode.executors.base import ExecutionLimits
-from codemode.executors.sandbox import SandboxConfig
-from codemode.quota import StorageQuota
+from codemode.sandbox.launcher import SandboxConfig
 from codemode.server.auth import load_tokens
 from codemode.server.settings import ServerSettings
+from codemode.workspace.quota import StorageQuota
 
 
 def _seconds(text: str) -> float | None:

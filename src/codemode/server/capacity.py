@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from codemode.errors import LimitExceeded
-from codemode.session import Session
+from codemode.session.session import Session
 
 
 @dataclass

@@ -17,13 +17,13 @@ from typing import Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from codemode.deps import parse_requirement
 from codemode.errors import CodemodeError
 from codemode.names import validate_name
 from codemode.server.arguments import build_parser, parse_settings
 from codemode.server.settings import ServerSettings
-from codemode.workflows import SKILLS, SOURCE, check_source
-from codemode.workspace import Workspace
+from codemode.workspace.deps import parse_requirement
+from codemode.workspace.workflows import SKILLS, SOURCE, check_source
+from codemode.workspace.workspace import Workspace
 
 Kind = Literal["tool", "workflow", "skill", "requirements", "session"]
 

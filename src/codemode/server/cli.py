@@ -14,8 +14,8 @@ import anyio.to_thread
 from anyio.abc import TaskStatus
 
 from codemode.errors import CodemodeError
-from codemode.executors.sandbox import resolve_mode, warn_unconfined
-from codemode.executors.workdir import remove_stale_dirs
+from codemode.sandbox.launcher import resolve_mode, warn_unconfined
+from codemode.sandbox.workdir import remove_stale_dirs
 from codemode.server.arguments import build_parser, parse_settings
 from codemode.server.registry import SessionRegistry, new_registry
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings

@@ -16,11 +16,11 @@ from mcp_types import CallToolResult, ContentBlock, TextContent
 from pydantic import BaseModel, Field
 
 from codemode.errors import CodemodeError
-from codemode.progress import LineProgress, Report
 from codemode.server.registry import SessionRegistry
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
-from codemode.session import Session
-from codemode.workspace import Workspace
+from codemode.session.progress import LineProgress, Report
+from codemode.session.session import Session
+from codemode.workspace.workspace import Workspace
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,7 +122,7 @@ async def log_warning(ctx: Context, message: str) -> None:
     """A warning for the client's log (MCP logging; deprecated by protocol 2026-07-28, which may drop it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the SDK's MCPDeprecationWarning: nothing for the operator to act on
-        await ctx.warning(message, logger_name="codemode.deps")
+        await ctx.warning(message, logger_name="codemode.workspace.deps")
 
 
 def state(ctx: Context) -> AppState:

@@ -12,12 +12,12 @@ from mcp_types import CallToolResult, ToolAnnotations
 from mcp_types import ResourceTemplate as MCPResourceTemplate
 from pydantic import BaseModel, Field
 
-from codemode.commands import CommandResult
 from codemode.encoding import from_base64, to_base64
 from codemode.errors import CodemodeError
 from codemode.server.context import SessionId, principal, result, session, tool_errors
 from codemode.server.registry import SessionRegistry
-from codemode.session_files import FileEntry
+from codemode.session.commands import CommandResult
+from codemode.session.files import FileEntry
 
 FILE_SCHEME = "session-file://"
 

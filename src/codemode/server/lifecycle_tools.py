@@ -8,12 +8,12 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from codemode.history import HistoryEntry
-from codemode.manager import document_of, save
 from codemode.models import SessionInfo
 from codemode.names import validate_name
 from codemode.server.context import SessionId, principal, result, session, state, tool_errors
-from codemode.session_store import SessionDocument
+from codemode.session.history import HistoryEntry
+from codemode.session.manager import document_of, save
+from codemode.session.store import SessionDocument
 
 SessionName = Annotated[str, Field(description="The name of one of your sessions (as list_sessions shows it).")]
 

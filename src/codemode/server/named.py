@@ -17,11 +17,11 @@ import anyio
 from pydantic import BaseModel, Field
 
 from codemode.errors import CodemodeError
-from codemode.manager import save
-from codemode.quota import StorageQuota
-from codemode.session import Session
-from codemode.session_store import NamedSessionInfo, SessionStore
+from codemode.session.manager import save
+from codemode.session.session import Session
+from codemode.session.store import NamedSessionInfo, SessionStore
 from codemode.storage.base import Storage
+from codemode.workspace.quota import StorageQuota
 
 logger = logging.getLogger(__name__)
 

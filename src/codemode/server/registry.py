@@ -45,16 +45,16 @@ from codemode.errors import (
     SessionNotFound,
 )
 from codemode.executors.base import Executor
-from codemode.labels import has_labels, validate_labels
-from codemode.manager import resume, save
 from codemode.names import validate_name
 from codemode.server.capacity import ExpiredIds, Limits, choose_victims
 from codemode.server.named import NamedSessions, SessionSummary
 from codemode.server.pool import WorkerPool, started
 from codemode.server.settings import ServerSettings
-from codemode.session import Session
-from codemode.session_store import SessionRecord
-from codemode.workspace import Workspace
+from codemode.session.labels import has_labels, validate_labels
+from codemode.session.manager import resume, save
+from codemode.session.session import Session
+from codemode.session.store import SessionRecord
+from codemode.workspace.workspace import Workspace
 
 logger = logging.getLogger(__name__)
 

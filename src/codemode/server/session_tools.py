@@ -10,9 +10,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from codemode.errors import InvalidArgument
-from codemode.javascript import Language
 from codemode.models import ExecutionResult, SessionInfo
-from codemode.progress import run_progress
 from codemode.server import render
 from codemode.server.context import (
     SessionId,
@@ -26,7 +24,9 @@ from codemode.server.context import (
 )
 from codemode.server.registry import SessionSummary
 from codemode.server.settings import ServerSettings
-from codemode.session import DEFAULT
+from codemode.session.javascript import Language
+from codemode.session.progress import run_progress
+from codemode.session.session import DEFAULT
 
 
 class ClosedSession(BaseModel):

@@ -9,14 +9,14 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from codemode.executors.base import ExecutionLimits, Executor
-from codemode.executors.sandbox import SandboxConfig
-from codemode.history import HistoryLimits
-from codemode.quota import StorageQuota
-from codemode.session import Session, make_executor
-from codemode.session_setup import WorkspaceOptions
+from codemode.sandbox.launcher import SandboxConfig
+from codemode.session.history import HistoryLimits
+from codemode.session.session import Session, make_executor
+from codemode.session.setup import WorkspaceOptions
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
-from codemode.workspace import Workspace
+from codemode.workspace.quota import StorageQuota
+from codemode.workspace.workspace import Workspace
 
 LOCAL_PRINCIPAL = "local"
 """Who calls when nobody authenticates (stdio, or HTTP without tokens)."""

@@ -9,7 +9,7 @@ from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from codemode.server.context import SessionId, principal, result, session, state, tool_errors
-from codemode.snapshots import RestoreResult, SkippedName, SnapshotInfo
+from codemode.workspace.snapshots import RestoreResult, SkippedName, SnapshotInfo
 
 SnapshotId = Annotated[str, Field(description="The id snapshot_session returned (list_snapshots shows yours).")]
 

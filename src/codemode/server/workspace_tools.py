@@ -14,14 +14,14 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from codemode.artifacts import ArtifactInfo
-from codemode.deps import DepsResult, RemoveResult
 from codemode.encoding import from_base64, to_base64
 from codemode.errors import DepsError, InvalidArgument
 from codemode.server.context import result, state, tool_errors, uv_progress
 from codemode.server.settings import ServerSettings
 from codemode.tools.registry import ToolInfo, ToolList
-from codemode.workflows import Workflow, WorkflowInfo
+from codemode.workspace.artifacts import ArtifactInfo
+from codemode.workspace.deps import DepsResult, RemoveResult
+from codemode.workspace.workflows import Workflow, WorkflowInfo
 
 READ = ToolAnnotations(read_only_hint=True)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)

@@ -1,6 +1,6 @@
 """A session's directory as one tar archive: it travels with snapshots and exports.
 
-Packing walks the directory as :mod:`codemode.session_files` does, never following a
+Packing walks the directory as :mod:`codemode.session.files` does, never following a
 link the code planted. Unpacking is all or nothing: the files are written into a
 hidden staging directory inside the session's, checked to fit over what is there,
 and only then moved into place, a rename each.
@@ -24,18 +24,10 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from codemode.errors import InvalidArgument, LimitExceeded, PathNotAllowed
-from codemode.session_files import (
-    DIR_FLAGS,
-    directory_of,
-    open_root,
-    remove_tree_at,
-    required_parts,
-    split_path,
-    walk,
-)
+from codemode.session.files import DIR_FLAGS, directory_of, open_root, remove_tree_at, required_parts, split_path, walk
 
 if TYPE_CHECKING:
-    from codemode.session import Session
+    from codemode.session.session import Session
 
 MAX_PACK_DEPTH = 100
 """Directories deeper than this do not travel (each level holds a descriptor while it is packed)."""

@@ -23,7 +23,7 @@ import anyio.to_thread
 
 from codemode.errors import CallbackFailed, InvalidArgument
 from codemode.executors.base import Executor
-from codemode.executors.protocol import to_wire
+from codemode.worker.protocol import to_wire
 
 RESERVED = frozenset({"tools", "workflows", "skills", "artifacts", "deps", "callbacks", "input"})
 """Names the session's namespace predefines: a callback cannot take them."""

@@ -1,7 +1,7 @@
 """``run_command``: a command in the session's sandbox and working directory (AGB's ``command`` module).
 
 A list runs as is, without a shell; a string runs through ``/bin/sh -c``. The
-worker starts it (see ``executors/command_ops.py``), so it is confined exactly like
+worker starts it (see ``worker/command_ops.py``), so it is confined exactly like
 the session's code: same sandbox, network mode, environment and limits.
 """
 
@@ -14,10 +14,10 @@ from pydantic import BaseModel, Field, computed_field
 
 from codemode.errors import InvalidArgument
 from codemode.executors._results import from_worker
-from codemode.session_files import SessionFiles, directory_of
+from codemode.session.files import SessionFiles, directory_of
 
 if TYPE_CHECKING:
-    from codemode.session import Session
+    from codemode.session.session import Session
 
 SHELL = "/bin/sh"
 _REQUEST_SLACK = 5.0  # seconds the worker gets beyond the command's timeout to kill it and report

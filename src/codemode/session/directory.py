@@ -2,7 +2,7 @@
 
 AGB's command and file-system modules, eryx's virtual file system: ``run_command``
 runs in the session's sandbox and directory; the file methods are confined to the
-directory (see :mod:`codemode.session_files`).
+directory (see :mod:`codemode.session.files`).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
-from codemode import commands, session_files
-from codemode.commands import CommandResult
 from codemode.executors.base import ExecutionLimits
-from codemode.session_files import FileEntry
-from codemode.session_setup import DEFAULT, resolve_timeout
+from codemode.session import commands
+from codemode.session import files as session_files
+from codemode.session.commands import CommandResult
+from codemode.session.files import FileEntry
+from codemode.session.setup import DEFAULT, resolve_timeout
 
 
 class DirectoryMethods:

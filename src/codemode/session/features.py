@@ -10,16 +10,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from codemode.artifacts import ArtifactInfo
-from codemode.deps import DepsResult, RemoveResult
 from codemode.errors import DepsError, WorkflowNotFound
 from codemode.executors.base import Capability, Executor
 from codemode.tools.registry import ToolInfo
-from codemode.venvs import LineCallback
-from codemode.workflows import Workflow, WorkflowInfo
-from codemode.workspace import Workspace
+from codemode.workspace.artifacts import ArtifactInfo
+from codemode.workspace.deps import DepsResult, RemoveResult
+from codemode.workspace.venvs import LineCallback
+from codemode.workspace.workflows import Workflow, WorkflowInfo
+from codemode.workspace.workspace import Workspace
 
-logger = logging.getLogger("codemode.session")  # the session's log: its warnings are about the session
+logger = logging.getLogger("codemode.session.session")  # the session's log: its warnings are about the session
 
 
 class WorkspaceMethods:

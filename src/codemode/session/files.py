@@ -8,7 +8,7 @@ with ``O_NOFOLLOW`` (openat-style), refuses absolute paths, ``..`` and every
 symbolic link, and then acts on the descriptors it opened, never on a name checked
 before. A link the code planted (``ln -s /etc/passwd x``) is never followed, and
 there is no window between a check and a use to race. Packing the directory for
-snapshots and exports, with the same walk, is :mod:`codemode.session_archive`.
+snapshots and exports, with the same walk, is :mod:`codemode.session.archive`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from codemode.atomic import write_atomically
 from codemode.errors import FileNotFound, InvalidArgument, LimitExceeded, PathNotAllowed, Unavailable
-from codemode.executors.workdir import remove_tree
+from codemode.sandbox.workdir import remove_tree
+from codemode.storage.atomic import write_atomically
 
 if TYPE_CHECKING:
-    from codemode.session import Session
+    from codemode.session.session import Session
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PATH_RULE = "paths are relative to the session directory, without '..' and without symbolic links"

@@ -1,7 +1,7 @@
 """JavaScript in a session: ``run(code, language="javascript")`` (AGB's ``run_code(code, "javascript")``).
 
 Each session gets one persistent Node.js context, started on first use as a child of
-its worker (``executors/js_ops.py`` and ``js_driver.js``), so it is confined like the
+its worker (``worker/js_ops.py`` and ``js_driver.js``), so it is confined like the
 session's Python: same sandbox, limits and network mode. Variables survive between
 runs, the last expression's value is returned, console output is captured, and
 errors come with their stack. The result has the same shape as a Python run's.
@@ -15,8 +15,8 @@ from typing import Any, Literal
 from codemode.errors import InvalidArgument, OperationFailed, Unavailable
 from codemode.executors._results import from_worker
 from codemode.executors.base import ExecutionLimits, Executor
-from codemode.executors.js_ops import find_node
 from codemode.models import ErrorInfo, ExecutionResult
+from codemode.worker.js_ops import find_node
 
 Language = Literal["python", "javascript"]
 LANGUAGES: tuple[str, ...] = ("python", "javascript")

@@ -2,7 +2,7 @@
 
 A named session outlives its worker: saving it stores its record, history and
 labels with a snapshot of its variables and its working directory
-(:mod:`codemode.session_store`); loading it starts a fresh worker and restores
+(:mod:`codemode.session.store`); loading it starts a fresh worker and restores
 all of that. A branch is a new name that starts from another session's saved
 state and history. The MCP server's registry uses the same :func:`save` and
 :func:`resume` for the sessions its clients name.
@@ -15,12 +15,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from codemode.errors import CodemodeError, InvalidArgument, Unavailable
-from codemode.labels import validate_labels
 from codemode.names import validate_name
-from codemode.quota import StorageQuota
-from codemode.session import Session
-from codemode.session_archive import pack_files, unpack_files
-from codemode.session_store import (
+from codemode.session.archive import pack_files, unpack_files
+from codemode.session.labels import validate_labels
+from codemode.session.session import Session
+from codemode.session.store import (
     LOCAL_OWNER,
     NamedSessionInfo,
     SessionDocument,
@@ -29,6 +28,7 @@ from codemode.session_store import (
     to_document,
 )
 from codemode.storage.base import Storage
+from codemode.workspace.quota import StorageQuota
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class SessionManager:
 
     Sessions it returns are started; close them when done (``save_session`` first to keep
     what they did). ``owner`` keeps several users' names apart in one storage; ``quota`` bounds
-    how many sessions and bytes that owner may store (:class:`~codemode.quota.StorageQuota`).
+    how many sessions and bytes that owner may store (:class:`~codemode.workspace.quota.StorageQuota`).
     """
 
     def __init__(

@@ -26,21 +26,20 @@ from typing import Any, Self
 import anyio
 import anyio.to_thread
 
-from codemode import javascript
-from codemode.callbacks import Callback, CallbackSet
 from codemode.errors import InvalidArgument, SessionClosed
 from codemode.executors.base import Capability, ExecutionLimits, Executor, OutputCallback
-from codemode.executors.sandbox import SandboxConfig, SandboxMode
-from codemode.history import History, HistoryLimits
-from codemode.host import HostApi
+from codemode.executors.procstat import process_usage
 from codemode.images import ImageStore
-from codemode.javascript import Language
-from codemode.labels import validate_labels
 from codemode.models import ExecutionResult, SessionInfo
-from codemode.procstat import process_usage
-from codemode.quota import StorageQuota
-from codemode.session_directory import DirectoryMethods
-from codemode.session_setup import (  # DEFAULT and make_executor stay importable from here
+from codemode.sandbox.launcher import SandboxConfig, SandboxMode
+from codemode.session import javascript
+from codemode.session.callbacks import Callback, CallbackSet
+from codemode.session.directory import DirectoryMethods
+from codemode.session.features import WorkspaceMethods
+from codemode.session.history import History, HistoryLimits
+from codemode.session.javascript import Language
+from codemode.session.labels import validate_labels
+from codemode.session.setup import (
     DEFAULT,
     ExecutorName,
     WorkspaceOptions,
@@ -51,11 +50,12 @@ from codemode.session_setup import (  # DEFAULT and make_executor stay importabl
     sandbox_config,
     session_workspace,
 )
-from codemode.session_state import StateMethods
-from codemode.session_workspace import WorkspaceMethods
+from codemode.session.state import StateMethods
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
-from codemode.workspace import Workspace
+from codemode.workspace.host import HostApi
+from codemode.workspace.quota import StorageQuota
+from codemode.workspace.workspace import Workspace
 
 
 class Session(WorkspaceMethods, StateMethods, DirectoryMethods):

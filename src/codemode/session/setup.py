@@ -16,12 +16,12 @@ from typing import Any, Literal
 from codemode.config import ExecutorConfig, SubprocessConfig
 from codemode.errors import InvalidArgument
 from codemode.executors.base import ExecutionLimits, Executor
-from codemode.executors.sandbox import SandboxConfig, SandboxMode
-from codemode.quota import StorageQuota
+from codemode.sandbox.launcher import SandboxConfig, SandboxMode
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
-from codemode.venvs import VenvCache
-from codemode.workspace import Workspace
+from codemode.workspace.quota import StorageQuota
+from codemode.workspace.venvs import VenvCache
+from codemode.workspace.workspace import Workspace
 
 ExecutorName = Literal["subprocess", "inprocess"]
 
@@ -38,7 +38,7 @@ DEFAULT: Any = _UseDefault()
 def make_executor(name: str, limits: ExecutionLimits, sandbox: SandboxConfig | None = None) -> Executor:
     """An executor by name: ``subprocess`` or ``inprocess`` (which cannot be sandboxed)."""
     if name == "subprocess":
-        from codemode.executors.subprocess import SubprocessExecutor
+        from codemode.executors.subprocess_executor import SubprocessExecutor
 
         return SubprocessExecutor(limits=limits, sandbox=sandbox)
     if name == "inprocess":

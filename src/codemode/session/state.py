@@ -15,13 +15,13 @@ import anyio.to_thread
 
 from codemode.errors import CodemodeError, InvalidArgument, NotFound, SnapshotError, Unavailable
 from codemode.executors.base import ExecutionLimits, Executor
-from codemode.history import History, HistoryEntry
 from codemode.images import Image, ImageStore, image_uri, parse_image_uri
-from codemode.labels import validate_labels
 from codemode.models import ExecutionResult
-from codemode.session_archive import StagedFiles, is_empty_archive, pack_files, staged_files
-from codemode.snapshots import RestoreResult, Snapshot, SnapshotInfo, restore, take
-from codemode.workspace import Workspace
+from codemode.session.archive import StagedFiles, is_empty_archive, pack_files, staged_files
+from codemode.session.history import History, HistoryEntry
+from codemode.session.labels import validate_labels
+from codemode.workspace.snapshots import RestoreResult, Snapshot, SnapshotInfo, restore, take
+from codemode.workspace.workspace import Workspace
 
 
 class StateMethods:

@@ -24,12 +24,12 @@ from pydantic import Field, ValidationError
 
 from codemode.encoding import from_base64, to_base64
 from codemode.errors import InvalidArgument, SessionError, SessionNotFound, StorageError
-from codemode.history import HistoryEntry
-from codemode.labels import has_labels, validate_labels
 from codemode.names import validate_name
-from codemode.quota import StorageQuota, check_room
 from codemode.record import Record
+from codemode.session.history import HistoryEntry
+from codemode.session.labels import has_labels, validate_labels
 from codemode.storage.base import Storage
+from codemode.workspace.quota import StorageQuota, check_room
 
 RECORDS = "sessions"
 SNAPSHOTS = "sessions/.state"

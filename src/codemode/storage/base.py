@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from codemode.errors import InvalidName
 
 if TYPE_CHECKING:
-    from codemode.workflows import WorkflowStore
+    from codemode.workspace.workflows import WorkflowStore
 
 logger = logging.getLogger("codemode.storage")
 
@@ -83,7 +83,7 @@ class WorkflowLibrary:
 
     def get_workflow_library(self) -> WorkflowStore:
         """The workflows in this storage (the same ones every session on it sees)."""
-        from codemode.workflows import WorkflowStore
+        from codemode.workspace.workflows import WorkflowStore
 
         return WorkflowStore(self)  # type: ignore[arg-type]  # the backends that mix this in are Storage
 

@@ -5,7 +5,7 @@ A collection is a directory under the base (``workflows/``, ``artifacts/``,
 base itself (``requirements.txt``). File I/O runs in worker threads.
 
 Writes go to a temporary file in the same directory, flushed to the disk, and are
-moved into place with ``os.replace`` (:func:`~codemode.atomic.write_atomically`), so
+moved into place with ``os.replace`` (:func:`~codemode.storage.atomic.write_atomically`), so
 a crash, a power loss or a full disk leaves the old value intact. A writer holds an
 ``flock`` on its temporary file, so the first use of a collection can remove the ones
 a killed process left behind without touching a live writer's (several servers may
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from codemode.atomic import TEMP_PREFIX, write_atomically
 from codemode.errors import StorageError
+from codemode.storage.atomic import TEMP_PREFIX, write_atomically
 from codemode.storage.base import WORKSPACE, WorkflowLibrary, check_key, is_valid_key, skip_entry
 
 logger = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
-from codemode.environment import host_environment
 from codemode.errors import InvalidArgument, ToolFailed
+from codemode.sandbox.environment import host_environment
 from codemode.tools.spec import CliToolSpec, OptionSpec, PositionalSpec, RecipeSpec, ValueType
 
 OUTPUT_CAP = 8 * 1024 * 1024

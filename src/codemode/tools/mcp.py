@@ -24,8 +24,8 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent, Tool
 
-from codemode.environment import host_environment
 from codemode.errors import ToolFailed, ToolNotFound
+from codemode.sandbox.environment import host_environment
 from codemode.tools.spec import McpToolSpec, expand_env
 
 logger = logging.getLogger(__name__)

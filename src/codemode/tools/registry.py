@@ -20,7 +20,7 @@ from pydantic import Field
 
 from codemode.errors import InvalidArgument, ToolFailed, ToolNotFound
 from codemode.record import Record
-from codemode.search import Document, rank
+from codemode.search.index import Document, rank
 from codemode.storage.base import Storage
 from codemode.tools import cli
 from codemode.tools.spec import CliToolSpec, HttpToolSpec, LoadedSpec, McpToolSpec, parse_tool_file

@@ -1,10 +1,10 @@
 """The worker: a child process that runs a session's code in one persistent namespace.
 
-Started by :mod:`codemode.executors.subprocess` as ``python worker.py CONFIG_JSON``
+Started by :mod:`codemode.executors.subprocess_executor` as ``python worker.py CONFIG_JSON``
 with a connected socket inherited on the descriptor that CONFIG names. It may run
 under another interpreter than the host (the session's venv), so it uses the
 standard library only and loads its sibling modules by path, under private names:
-putting this directory on ``sys.path`` would let ``executors/subprocess.py``
+putting this directory on ``sys.path`` would let ``executors/subprocess_executor.py``
 shadow the stdlib ``subprocess`` for user code.
 
 Descriptors: fd 0 is the null device; fd 1 and fd 2 are pipes drained by threads

@@ -4,7 +4,7 @@ Standard library only: the worker loads this module (and the modules named in
 ``MODULES``) by path, as it loads its other siblings; the in-process executor
 imports them normally. Each of those modules has a ``HANDLERS`` dict mapping an
 operation's name to ``handler(interp, params) -> result``, where ``interp`` is the
-session's :class:`~codemode.executors.interpreter.Interpreter` and ``params`` and
+session's :class:`~codemode.worker.interpreter.Interpreter` and ``params`` and
 the result are JSON data (bytes allowed, as in every frame). A handler that raises
 fails the operation with that exception's type and message. Handlers run in the
 interpreter's thread, one at a time, and can be interrupted like code.

@@ -2,7 +2,7 @@
 
 A frame is a 4-byte big-endian length followed by that many bytes of UTF-8 JSON
 holding one object. Both sides use this module: the host imports it as
-``codemode.executors.protocol``; the worker, which must not import ``codemode``
+``codemode.worker.protocol``; the worker, which must not import ``codemode``
 (it may run in another venv), loads this file by path under a private name.
 So this module is stdlib-only and holds no state.
 

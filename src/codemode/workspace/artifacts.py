@@ -35,9 +35,9 @@ from pydantic import Field, ValidationError
 from codemode.errors import ArtifactNotFound, CodemodeError, InvalidArgument, LimitExceeded
 from codemode.names import validate_name
 from codemode.offload import INLINE_BYTES, run_sized
-from codemode.quota import MAX_METADATA_BYTES, StorageQuota, check_description, check_room
 from codemode.record import Record
 from codemode.storage.base import Storage, skip_entry
+from codemode.workspace.quota import MAX_METADATA_BYTES, StorageQuota, check_description, check_room
 
 logger = logging.getLogger(__name__)
 

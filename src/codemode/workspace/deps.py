@@ -26,8 +26,8 @@ from pydantic import Field
 from codemode.errors import InvalidArgument, RuntimeDepsDisabled
 from codemode.record import Record
 from codemode.storage.base import WORKSPACE, Storage
-from codemode.venv_leases import Lease
-from codemode.venvs import LineCallback, VenvCache, current_python, venv_key, venv_python
+from codemode.workspace.venv_leases import Lease
+from codemode.workspace.venvs import LineCallback, VenvCache, current_python, venv_key, venv_python
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement

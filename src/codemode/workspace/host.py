@@ -2,7 +2,7 @@
 
 Each method name maps to one coroutine on the workspace. Results cross the
 process boundary as JSON data, so models are dumped here; exceptions go back
-as errors the code can catch (see ``executors/namespaces.py``).
+as errors the code can catch (see ``worker/namespaces.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from codemode.errors import InvalidArgument, WorkflowNotFound
-from codemode.workspace import Workspace
+from codemode.workspace.workspace import Workspace
 
 Handler = Callable[..., Awaitable[Any]]
 

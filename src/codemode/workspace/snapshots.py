@@ -1,6 +1,6 @@
 """Snapshots of a session's variables (eryx's ``snapshot_state`` / ``restore_state``), and where they are kept.
 
-A snapshot is taken by the worker (:mod:`codemode.executors.snapshot_ops`), which
+A snapshot is taken by the worker (:mod:`codemode.worker.snapshot_ops`), which
 writes it as a file into the directory it shares with the host; the host reads the
 bytes and never unpickles them: it only reads the JSON header. Restoring writes
 the bytes back into a worker's directory for that worker to load, so a snapshot
@@ -39,12 +39,12 @@ from codemode.errors import (
 )
 from codemode.executors._results import from_worker
 from codemode.executors.base import Exchange, Executor
-from codemode.executors.snapshot_ops import MAGIC
 from codemode.offload import run_sized
-from codemode.quota import StorageQuota, check_room
 from codemode.record import Record
 from codemode.storage.base import Storage
 from codemode.units import format_bytes
+from codemode.worker.snapshot_ops import MAGIC
+from codemode.workspace.quota import StorageQuota, check_room
 
 DATA = "snapshots"
 META = "snapshots/.meta"

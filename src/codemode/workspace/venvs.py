@@ -6,7 +6,7 @@ venv is creating that link, atomically, once the venv is complete, so a crash
 half-way never leaves a broken venv behind a key. A build whose install fails
 removes its venv; what is left by a build that died with its server, or is no
 longer linked from any key and no longer used, is removed by the next build
-(:mod:`codemode.venv_leases`). When packages are added to a
+(:mod:`codemode.workspace.venv_leases`). When packages are added to a
 venv while it runs (``deps.add``), its content matches a new key: the link moves
 (:meth:`VenvCache.rekey`), and the next session with those requirements finds it
 instead of building a new one. A file lock per key keeps two servers on one
@@ -15,7 +15,7 @@ machine from building the same venv twice.
 Installs take wheels only unless source builds are allowed: building a source
 distribution runs the package's own build code, and uv runs on the host, as the
 server's user, outside any sandbox. uv gets an allow-list environment
-(:func:`~codemode.environment.installer_environment`), never the server's secrets.
+(:func:`~codemode.sandbox.environment.installer_environment`), never the server's secrets.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ import anyio
 import anyio.to_thread
 from anyio.abc import ByteReceiveStream
 
-from codemode.environment import installer_environment
 from codemode.errors import DepsError
-from codemode.venv_leases import Lease, build_marker, remove_unused, remove_venv_dir
+from codemode.sandbox.environment import installer_environment
+from codemode.workspace.venv_leases import Lease, build_marker, remove_unused, remove_venv_dir
 
 logger = logging.getLogger(__name__)
 

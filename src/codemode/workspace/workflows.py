@@ -5,7 +5,7 @@ the source exactly as written, so a workspace stays readable and editable by han
 description given on add lives beside it in ``.meta/{name}.json`` of its folder; without
 one, the module docstring is the description. Parameters are read from ``run``'s signature with
 ``ast``, without running anything. Workflows run in the session (see
-``executors/namespaces.py``), never in the server.
+``worker/namespaces.py``), never in the server.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from pydantic import ConfigDict, Field, computed_field
 
 from codemode.errors import InvalidArgument, WorkflowNotFound
 from codemode.names import validate_name
-from codemode.quota import StorageQuota, check_description, check_room
 from codemode.record import Record
-from codemode.search import Document, rank
+from codemode.search.index import Document, rank
 from codemode.storage.base import Storage, skip_entry
 from codemode.storage.file import FileStorage
+from codemode.workspace.quota import StorageQuota, check_description, check_room
 
 logger = logging.getLogger(__name__)
 

@@ -17,15 +17,15 @@ from typing import Self
 import anyio
 from anyio.abc import TaskGroup
 
-from codemode.artifacts import DEFAULT_MAX_BYTES, ArtifactStore
-from codemode.deps import DepsManager
-from codemode.quota import StorageQuota
-from codemode.snapshots import SnapshotStore
 from codemode.storage.base import WORKSPACE, Storage
 from codemode.storage.file import FileStorage
 from codemode.tools.registry import ToolRegistry
-from codemode.venvs import VenvCache
-from codemode.workflows import WorkflowStore
+from codemode.workspace.artifacts import DEFAULT_MAX_BYTES, ArtifactStore
+from codemode.workspace.deps import DepsManager
+from codemode.workspace.quota import StorageQuota
+from codemode.workspace.snapshots import SnapshotStore
+from codemode.workspace.venvs import VenvCache
+from codemode.workspace.workflows import WorkflowStore
 
 
 class Workspace:

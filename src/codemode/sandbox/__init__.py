@@ -1,0 +1,1 @@
+"""How a worker is confined: bubblewrap, seccomp, cgroups, the egress proxy, its directory, its environment."""
