@@ -8,7 +8,7 @@ import pytest
 
 from codemode import Session
 from codemode.errors import NotFound
-from codemode.executors.base import ExecutionLimits
+from codemode.models import ExecutionLimits
 
 pytestmark = pytest.mark.anyio
 

@@ -21,10 +21,10 @@ from codemode.errors import (
     SnapshotUnavailable,
     WorkerError,
 )
-from codemode.executors.base import Capability, ExecutionLimits, Executor
+from codemode.executors.base import Executor
 from codemode.executors.inprocess import InProcessExecutor
 from codemode.executors.subprocess_executor import SubprocessExecutor
-from codemode.models import ErrorInfo, ExecutionResult, RuntimeInfo, SessionInfo
+from codemode.models import Capability, ErrorInfo, ExecutionLimits, ExecutionResult, RuntimeInfo, SessionInfo
 from codemode.session.history import HistoryEntry, HistoryLimits
 from codemode.session.manager import SessionManager
 from codemode.session.session import Session

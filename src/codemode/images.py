@@ -81,7 +81,8 @@ def parse_image_uri(uri: str) -> tuple[str, str]:
 class ImageStore:
     """A session's full-size pictures: the newest ``max_count``, at most ``max_bytes`` in all."""
 
-    def __init__(self, max_count: int = MAX_KEPT_IMAGES, max_bytes: int = MAX_KEPT_BYTES) -> None:
+    def __init__(self, session_id: str, max_count: int = MAX_KEPT_IMAGES, max_bytes: int = MAX_KEPT_BYTES) -> None:
+        self._session_id = session_id
         self._images: OrderedDict[str, Image] = OrderedDict()
         self._ids = itertools.count(1)
         self._max_count = max_count
@@ -106,6 +107,23 @@ class ImageStore:
                 "are kept, until the session closes"
             )
         return image
+
+    def keep_originals(self, images: list[Image]) -> list[str]:
+        """Pictures that were shrunk link to their original, kept here; notes on those too large to send."""
+        notes = []
+        for image in images:
+            if image.full is not None:
+                image.full_size_uri = image_uri(self._session_id, self.keep(image.full))
+                if image.data is None:
+                    notes.append(f"a picture too large to send is at {image.full_size_uri}")
+        return notes
+
+    def original(self, uri: str) -> Image:
+        """The full-size original that a picture's ``full_size_uri`` names."""
+        session_id, image_id = parse_image_uri(uri)
+        if session_id != self._session_id:
+            raise NotFound(f"{uri!r} names a picture of another session")
+        return self.get(image_id)
 
     def __len__(self) -> int:
         return len(self._images)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import (
@@ -22,13 +23,100 @@ from pydantic import (
     model_validator,
 )
 
-from codemode.executors.base import Capability, ExecutionLimits
 from codemode.images import Image
 from codemode.record import Record
 
 _JSON_MAX_DEPTH = 64
 _TYPED_ERROR = re.compile(r"(?P<type>[A-Za-z_][A-Za-z0-9_.]*): (?P<message>.*)", re.DOTALL)
 _TRACEBACK_HEAD = "Traceback (most recent call last):"
+
+
+class Capability(StrEnum):
+    """What an executor can do. One is reported only if it really works."""
+
+    TIMEOUT = "timeout"
+    PROCESS_ISOLATION = "process_isolation"
+    """Code runs in a process of its own (not in the server)."""
+    CONTAINER_ISOLATION = "container_isolation"
+    """Own user, PID, IPC and mount namespaces (bubblewrap): other processes and sessions are out of sight."""
+    FILESYSTEM_ISOLATION = "filesystem_isolation"
+    """Only the system (read-only), the venv (read-only) and the session's own directory are visible."""
+    NETWORK_ISOLATION = "network_isolation"
+    """An empty network namespace: no network, except the allow_hosts of NETWORK_FILTERING."""
+    NETWORK_FILTERING = "network_filtering"
+    """With the network off, the listed hosts (allow_hosts, --allow-host) stay reachable through the host's proxy."""
+    MEMORY_LIMIT = "memory_limit"
+    PROCESS_LIMIT = "process_limit"
+    CPU_LIMIT = "cpu_limit"
+    RESET = "reset"
+    DEPS_INSTALL = "deps_install"
+    DEPS_UNINSTALL = "deps_uninstall"
+    """Packages can be removed: wherever they can be installed."""
+    COMMANDS = "commands"
+    """run_command and the session file operations: the session has a working directory of its own."""
+    JAVASCRIPT = "javascript"
+    """run(code, language="javascript"): Node.js is installed (a persistent context per session)."""
+
+    @classmethod
+    def all(cls) -> set[Capability]:
+        """Every capability there is (py-code-mode's ``Capability.all()``); ``supports()`` says which hold."""
+        return set(cls)
+
+
+class ExecutionLimits(BaseModel):
+    """Caps that keep one run from hurting the host. Every one has a CLI flag."""
+
+    output_cap: int = Field(
+        default=1024 * 1024, gt=0, description="Characters kept per stream (stdout, stderr) per run."
+    )
+    value_cap: int = Field(default=64 * 1024, gt=0, description="Characters kept of the last expression's repr().")
+    traceback_cap: int = Field(default=64 * 1024, gt=0, description="Characters kept of a traceback (head and tail).")
+    interrupt_grace: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds an interrupted run gets to stop before its worker is killed and replaced.",
+    )
+    start_timeout: float = Field(default=60.0, gt=0, description="Seconds a new worker gets to report ready.")
+    max_frame_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Largest message between host and worker.")
+    max_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Largest timeout a run may ask for, in seconds; None = no cap, and runs may ask for no limit "
+        "(the seeds' contract for the library; the server sets 600).",
+    )
+    memory_bytes: int | None = Field(
+        default=2 * 1024**3,
+        gt=0,
+        description="Memory of the worker: per process, and for all of them where cgroups work.",
+    )
+    max_processes: int | None = Field(
+        default=256, gt=0, description="Processes and threads the worker may have at once."
+    )
+    max_open_files: int | None = Field(default=1024, gt=0, description="Open files per worker process.")
+    max_file_bytes: int | None = Field(default=1024**3, gt=0, description="Largest file a worker process may write.")
+    cpu_seconds: int | None = Field(
+        default=3600,
+        gt=0,
+        description="CPU seconds each worker process may use in its life; a hard reset starts a fresh budget.",
+    )
+    max_workdir_bytes: int | None = Field(
+        default=1024**3, gt=0, description="Size of the session's working directory, checked after every run."
+    )
+    max_snapshot_bytes: int = Field(
+        default=256 * 1024**2, gt=0, description="Largest snapshot of a session's variables, in bytes."
+    )
+    image_max_edge: int = Field(
+        default=1568, ge=16, description="Longest side, in pixels, of a picture returned by a run (larger ones shrink)."
+    )
+    image_max_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Bytes of a picture returned by a run (larger ones shrink)."
+    )
+    max_transfer_bytes: int = Field(
+        default=64 * 1024**2,
+        gt=0,
+        description="Largest file read_file / write_file move at once between the host and the session directory.",
+    )
 
 
 class ErrorInfo(Record):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from codemode import Session
-from codemode.executors.base import ExecutionLimits
+from codemode.models import ExecutionLimits
 from codemode.sandbox.launcher import SandboxConfig
 from tests.processes import unique_seconds
 from tests.security.conftest import CONNECT, host_can_connect, host_processes_with, until_gone

@@ -26,10 +26,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from codemode import Session
 from codemode.errors import LimitExceeded
-from codemode.executors.base import ExecutionLimits
+from codemode.models import ExecutionLimits
 from codemode.sandbox import cgroups
 from codemode.sandbox.workdir import remove_stale_dirs
-from codemode.session.archive import pack_files
 from tests.processes import unique_seconds
 from tests.security.conftest import legacy_client, sleeping
 from tests.server.conftest import HttpServer
@@ -259,7 +258,7 @@ async def test_packing_a_deep_directory_tree_fails_with_a_clear_error(workspace:
         assert (await session.run(DEEP_TREE)).error is None
         try:
             with pytest.raises(LimitExceeded, match="too deep"):
-                await pack_files(session)  # what saving a named session, a fork and an export do
+                await session.directory.pack()  # what saving a named session, a fork and an export do
         finally:
             await session.run("import shutil, subprocess\nsubprocess.run(['rm', '-rf', 'd'])")
 

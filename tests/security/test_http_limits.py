@@ -18,7 +18,7 @@ import anyio
 import pytest
 from anyio.abc import SocketStream
 
-from codemode.server.arguments import build_parser
+from codemode.server.flags import build_parser
 from tests.server.conftest import HttpServer
 
 pytestmark = pytest.mark.anyio

@@ -18,7 +18,6 @@ from mcp.shared.exceptions import MCPError
 
 from codemode import Session
 from codemode.errors import InvalidArgument, SnapshotError
-from codemode.session.archive import pack_files
 from tests.security.conftest import legacy_client
 from tests.server.conftest import HttpServer
 from tests.test_images import PNG_MAKER
@@ -76,7 +75,7 @@ async def test_a_fifo_planted_by_code_hangs_neither_read_file_nor_packing(worksp
         with anyio.fail_after(20):
             with pytest.raises(InvalidArgument, match="not a regular file"):
                 await session.read_file("pipe")
-            packed = await pack_files(session)
+            packed = await session.directory.pack()
     assert b"plain.txt" in packed and b"pipe" not in packed
 
 

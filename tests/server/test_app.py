@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from codemode.executors.base import ExecutionLimits
+from codemode.models import ExecutionLimits
 from codemode.server import ServerSettings, create_server
 from tests.server.conftest import text_of
 

@@ -11,7 +11,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import BlobResourceContents, ImageContent, ResourceLink, TextContent
 
-from codemode.executors.base import ExecutionLimits
+from codemode.models import ExecutionLimits
 from codemode.server import ServerSettings, create_server
 from tests.test_images import PNG_MAKER
 

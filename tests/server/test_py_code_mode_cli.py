@@ -10,7 +10,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from codemode.errors import InvalidArgument
-from codemode.server.arguments import build_parser, settings_from_args
+from codemode.server.arguments import settings_from_args
+from codemode.server.flags import build_parser
 from codemode.server.settings import ServerSettings
 
 pytestmark = pytest.mark.anyio

@@ -12,6 +12,7 @@ import pytest
 from codemode import Session
 from codemode.errors import LimitExceeded, SessionExpired, SessionNotFound
 from codemode.server.capacity import Limits
+from codemode.server.factory import ServerParts
 from codemode.server.registry import SessionRegistry
 from codemode.server.settings import ServerSettings
 
@@ -21,10 +22,10 @@ pytestmark = pytest.mark.anyio
 @asynccontextmanager
 async def registry(base: Path, **limits: object) -> AsyncIterator[SessionRegistry]:
     """A registry of real subprocess sessions on ``base``, with these ``Limits``."""
-    settings = ServerSettings(base=base, timeout=10)
-    workspace = settings.workspace()
-    factory = lambda name, executor: settings.new_session(workspace, name, executor)  # noqa: E731
-    async with SessionRegistry(factory, workspace, Limits(**limits)) as opened:  # type: ignore[arg-type]
+    factory = ServerParts(ServerSettings(base=base, timeout=10))
+    workspace = factory.workspace()
+    new_session = lambda name, executor: factory.session(workspace, name, executor)  # noqa: E731
+    async with SessionRegistry(new_session, workspace, Limits(**limits)) as opened:  # type: ignore[arg-type]
         yield opened
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from codemode import Session
 from codemode.errors import InvalidArgument, PathNotAllowed, Unavailable
-from codemode.executors.base import ExecutionLimits
+from codemode.models import ExecutionLimits
 from codemode.storage.redis import RedisStorage
 from tests.security.conftest import host_processes_with, sandbox  # noqa: F401  (the fixture)
 

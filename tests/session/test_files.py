@@ -10,8 +10,7 @@ import pytest
 
 from codemode import Session
 from codemode.errors import FileNotFound, InvalidArgument, LimitExceeded, PathNotAllowed, Unavailable
-from codemode.executors.base import ExecutionLimits
-from codemode.session.archive import pack_files, unpack_files
+from codemode.models import ExecutionLimits
 from codemode.storage.redis import RedisStorage
 
 pytestmark = pytest.mark.anyio
@@ -140,9 +139,9 @@ async def test_files_work_in_a_session_on_redis_storage(redis_storage: RedisStor
 async def test_packed_files_unpack_into_another_session(session: Session, workspace: Path):
     await session.write_file("a/b/c.txt", "deep")
     await session.write_file("bin.dat", b"\x00\xff")
-    archive = await pack_files(session)
+    archive = await session.directory.pack()
     async with Session.from_base(workspace) as other:
-        assert await unpack_files(other, archive) == 2
+        assert await other.directory.unpack(archive) == 2
         assert await other.read_file("a/b/c.txt") == "deep"
         assert await other.read_file("bin.dat") == b"\x00\xff"
 
@@ -151,21 +150,21 @@ async def test_packing_skips_symlinks(session: Session, workspace: Path):
     await session.write_file("real.txt", "x")
     await session.run("import os; os.symlink('/etc/passwd', 'pw')")
     async with Session.from_base(workspace) as other:
-        await unpack_files(other, await pack_files(session))
+        await other.directory.unpack(await session.directory.pack())
         assert [entry.name for entry in await other.list_files()] == ["real.txt"]
 
 
 async def test_packing_over_the_cap_is_refused(session: Session):
     await session.write_file("big.txt", "x" * 1000)
     with pytest.raises(LimitExceeded, match="limit of 100 bytes"):
-        await pack_files(session, max_bytes=100)
+        await session.directory.pack(max_bytes=100)
 
 
 @pytest.mark.parametrize("name", ["../evil.txt", "/abs/evil.txt"])
 async def test_an_archive_that_escapes_is_refused_whole(session: Session, name: str):
     archive = _tar({"fine.txt": b"ok", name: b"evil"})
     with pytest.raises(PathNotAllowed):
-        await unpack_files(session, archive)
+        await session.directory.unpack(archive)
     assert await session.list_files() == []
 
 
@@ -175,7 +174,7 @@ async def test_links_and_devices_in_an_archive_are_skipped(session: Session):
         link = tarfile.TarInfo("pw")
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         archive.addfile(link)
-    await unpack_files(session, buffer.getvalue())
+    await session.directory.unpack(buffer.getvalue())
     assert await session.list_files() == []
 
 
@@ -248,5 +247,5 @@ async def test_a_session_directory_swapped_for_a_symlink_is_refused(workspace: P
         with pytest.raises(PathNotAllowed):
             await session.delete_file("c.txt")
         with pytest.raises(PathNotAllowed):
-            await pack_files(session)
+            await session.directory.pack()
         assert _tree(outside) == before

@@ -13,7 +13,7 @@ from mcp import Client
 
 from codemode import Session
 from codemode.errors import InvalidArgument, Unavailable
-from codemode.executors.base import ExecutionLimits
+from codemode.models import ExecutionLimits
 from codemode.worker.js_ops import node_binds
 from tests.security.conftest import sandbox  # noqa: F401  (the fixture)
 

@@ -13,7 +13,9 @@ import pytest
 
 from codemode import InvalidArgument, Session
 from codemode.errors import DepsError, RuntimeDepsDisabled
-from codemode.server.arguments import build_parser, settings_from_args
+from codemode.server.arguments import settings_from_args
+from codemode.server.factory import ServerParts
+from codemode.server.flags import build_parser
 from codemode.workspace.deps import parse_requirement
 
 pytestmark = pytest.mark.anyio
@@ -218,7 +220,7 @@ async def test_an_allowed_source_build_runs_without_the_servers_secrets(
 @pytest.mark.parametrize(("flags", "allowed"), [([], False), (["--allow-source-builds"], True)])
 def test_the_server_builds_from_source_only_with_its_flag(workspace: Path, flags: list[str], allowed: bool):
     args = build_parser().parse_args(["--base", str(workspace), *flags])
-    assert settings_from_args(args).workspace().deps.allow_source_builds is allowed
+    assert ServerParts(settings_from_args(args)).workspace().deps.allow_source_builds is allowed
 
 
 # -- failed and killed venv builds leave nothing behind --------------------------------------

@@ -10,7 +10,8 @@ from mcp import Client
 from codemode import Session, StorageQuota
 from codemode.errors import LimitExceeded
 from codemode.server import ServerSettings, create_server
-from codemode.server.arguments import build_parser, parse_settings
+from codemode.server.arguments import parse_settings
+from codemode.server.flags import build_parser
 from codemode.session.store import SessionRecord, SessionStore
 from codemode.storage import Storage
 from codemode.workspace.artifacts import ArtifactStore

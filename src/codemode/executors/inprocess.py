@@ -33,15 +33,8 @@ import anyio.to_thread
 from codemode.config import InProcessConfig
 from codemode.errors import DepsError, OperationFailed
 from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
-from codemode.executors.base import (
-    LIVE_OUTPUT_INTERVAL,
-    Capability,
-    Exchange,
-    ExecutionLimits,
-    ExecutorBase,
-    HostHandler,
-)
-from codemode.models import Confinement, ExecutionResult, RuntimeInfo
+from codemode.executors.base import LIVE_OUTPUT_INTERVAL, Exchange, ExecutorBase, HostHandler
+from codemode.models import Capability, Confinement, ExecutionLimits, ExecutionResult, RuntimeInfo
 from codemode.worker import display, interpreter, namespaces, ops, protocol
 
 

@@ -21,8 +21,7 @@ from anyio.abc import Process, SocketStream
 
 from codemode import worker
 from codemode.errors import WorkerError
-from codemode.executors.base import ExecutionLimits
-from codemode.models import RuntimeInfo
+from codemode.models import ExecutionLimits, RuntimeInfo
 from codemode.offload import run_sized
 from codemode.sandbox import seccomp
 from codemode.sandbox.cgroups import WorkerCgroup
@@ -32,7 +31,7 @@ from codemode.worker import protocol
 
 logger = logging.getLogger(__name__)
 
-WORKER_PATH = Path(worker.__file__).with_name("main.py")
+WORKER_PATH = Path(worker.__file__).with_name("worker.py")
 """The worker program; its directory is all of the package a sandboxed worker can read."""
 _SHUTDOWN_WAIT = 1.0
 _STARTUP_ERRORS_CAP = 8192
@@ -83,20 +82,7 @@ class WorkerProcess:
         host_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         errors_fd, errors_write = os.pipe()
         os.set_blocking(errors_fd, False)
-        config = {
-            "fd": worker_end.fileno(),
-            # Under bwrap the worker's parent is the sandbox's init, which dies with us (--die-with-parent).
-            "parent_pid": 0 if launcher.sandboxed else os.getpid(),
-            "output_cap": limits.output_cap,
-            "value_cap": limits.value_cap,
-            "traceback_cap": limits.traceback_cap,
-            "max_frame": limits.max_frame_bytes,
-            "image_max_edge": limits.image_max_edge,
-            "image_max_bytes": limits.image_max_bytes,
-            "rlimits": rlimits,
-            "limit_names": _limit_names(limits),
-            "egress": launcher.egress_relay(),
-        }
+        config = _worker_config(limits, launcher, worker_end.fileno(), rlimits)
         launch = launcher.plan([python, str(WORKER_PATH), json.dumps(config)])
         argv, info, syscall_filter = launch.argv, None, None
         try:
@@ -318,6 +304,24 @@ def _limit_names(limits: ExecutionLimits) -> dict[str, str]:
     if limits.max_file_bytes:
         names["max_file_bytes"] = f"file size limit of {format_bytes(limits.max_file_bytes)} reached"
     return names
+
+
+def _worker_config(limits: ExecutionLimits, launcher: Launcher, fd: int, rlimits: dict[str, int]) -> dict[str, Any]:
+    """What the worker is told on its command line: its socket, caps and limits."""
+    return {
+        "fd": fd,
+        # Under bwrap the worker's parent is the sandbox's init, which dies with us (--die-with-parent).
+        "parent_pid": 0 if launcher.sandboxed else os.getpid(),
+        "output_cap": limits.output_cap,
+        "value_cap": limits.value_cap,
+        "traceback_cap": limits.traceback_cap,
+        "max_frame": limits.max_frame_bytes,
+        "image_max_edge": limits.image_max_edge,
+        "image_max_bytes": limits.image_max_bytes,
+        "rlimits": rlimits,
+        "limit_names": _limit_names(limits),
+        "egress": launcher.egress_relay(),
+    }
 
 
 def _with_info_fd(argv: list[str]) -> tuple[list[str], tuple[int, int]]:

@@ -24,17 +24,10 @@ from codemode.config import SubprocessConfig
 from codemode.errors import InvalidArgument, OperationFailed, WorkerError
 from codemode.executors import serializer
 from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
-from codemode.executors.base import (
-    LIVE_OUTPUT_INTERVAL,
-    Capability,
-    Exchange,
-    ExecutionLimits,
-    ExecutorBase,
-    HostHandler,
-)
+from codemode.executors.base import LIVE_OUTPUT_INTERVAL, Exchange, ExecutorBase, HostHandler
 from codemode.executors.host_calls import MAX_CALLS_UNLIMITED, serve_calls
 from codemode.executors.process import WorkerExited, WorkerProcess
-from codemode.models import Confinement, ErrorInfo, ExecutionResult, RuntimeInfo
+from codemode.models import Capability, Confinement, ErrorInfo, ExecutionLimits, ExecutionResult, RuntimeInfo
 from codemode.sandbox.egress import EgressProxy
 from codemode.sandbox.launcher import Launcher, SandboxConfig, bwrap_status, resolve_mode, warn_unconfined
 from codemode.sandbox.workdir import WorkerDir
@@ -45,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 
 class SubprocessExecutor(ExecutorBase):
-    """Runs a session's code in a child process (see :mod:`codemode.worker.main`)."""
+    """Runs a session's code in a child process (see :mod:`codemode.worker.worker`)."""
 
     name = "subprocess"
 

@@ -28,15 +28,22 @@ from codemode.errors import CodemodeError
 from codemode.images import IMAGE_SCHEME
 from codemode.server.auth import StaticTokenVerifier
 from codemode.server.context import AppState
-from codemode.server.file_tools import FILE_SCHEME, add_file_tools, file_resource_template, read_file_resource
+from codemode.server.file_tools import FILE_SCHEME, FILE_TOOLS, file_resource_template, read_file_resource
 from codemode.server.image_resources import image_resource_template, read_image_resource
-from codemode.server.lifecycle_tools import add_lifecycle_tools
+from codemode.server.lifecycle_tools import LIFECYCLE_TOOLS
 from codemode.server.registry import SessionRegistry, new_registry
-from codemode.server.session_tools import add_session_handle_tools, add_session_tools
+from codemode.server.session_tools import SESSION_HANDLE_TOOLS, SESSION_TOOLS
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
-from codemode.server.skill_tools import add_skill_tools
-from codemode.server.snapshot_tools import add_snapshot_tools
-from codemode.server.workspace_tools import add_workspace_tools
+from codemode.server.skill_tools import SKILL_TOOLS
+from codemode.server.snapshot_tools import SNAPSHOT_TOOLS
+from codemode.server.toolset import ToolDef, add_tools
+from codemode.server.workspace_tools import (
+    ARTIFACT_TOOLS,
+    DEPS_TOOLS,
+    RUNTIME_DEPS_TOOLS,
+    TOOL_TOOLS,
+    WORKFLOW_TOOLS,
+)
 from codemode.workspace.workspace import Workspace
 
 ARTIFACT_SCHEME = "artifact://"
@@ -143,14 +150,25 @@ def create_server(settings: ServerSettings | None = None, registry: SessionRegis
         **auth,
     )
     server.workspace = owned.workspace
-    add_session_tools(server, settings)
-    add_session_handle_tools(server)
-    add_lifecycle_tools(server)
-    add_snapshot_tools(server)
-    add_workspace_tools(server, settings)
-    add_skill_tools(server)
-    add_file_tools(server)
+    add_tools(server, offered_tools(settings))
     return server
+
+
+def offered_tools(settings: ServerSettings) -> list[ToolDef]:
+    """The tools this server offers, in the order clients list them."""
+    return [
+        *SESSION_TOOLS,
+        *SESSION_HANDLE_TOOLS,
+        *LIFECYCLE_TOOLS,
+        *SNAPSHOT_TOOLS,
+        *TOOL_TOOLS,
+        *WORKFLOW_TOOLS,
+        *ARTIFACT_TOOLS,
+        *DEPS_TOOLS,
+        *(RUNTIME_DEPS_TOOLS if settings.allow_runtime_deps else ()),
+        *SKILL_TOOLS,
+        *FILE_TOOLS,
+    ]
 
 
 __all__ = ["LOCAL_PRINCIPAL", "AppState", "CodemodeServer", "create_server"]

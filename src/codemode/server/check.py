@@ -19,7 +19,9 @@ from pydantic import BaseModel, Field
 
 from codemode.errors import CodemodeError
 from codemode.names import validate_name
-from codemode.server.arguments import build_parser, parse_settings
+from codemode.server.arguments import parse_settings
+from codemode.server.factory import ServerParts
+from codemode.server.flags import build_parser
 from codemode.server.settings import ServerSettings
 from codemode.workspace.deps import parse_requirement
 from codemode.workspace.workflows import SKILLS, SOURCE, check_source
@@ -48,7 +50,7 @@ class CheckReport(BaseModel):
 
 async def check_workspace(settings: ServerSettings) -> CheckReport:
     """Every check of the workspace that ``settings`` describe; never raises for a problem it can report."""
-    workspace = settings.workspace()
+    workspace = ServerParts(settings).workspace()
     async with workspace:
         checks = [*await _tools(workspace), *await _workflows(workspace), *await _requirements(workspace, settings)]
     checks.append(await _session(settings))
@@ -117,9 +119,9 @@ async def _requirements(workspace: Workspace, settings: ServerSettings) -> list[
 
 
 async def _session(settings: ServerSettings) -> Check:
-    workspace = settings.workspace()
+    factory = ServerParts(settings)
     try:
-        async with settings.new_session(workspace, name="check") as session:
+        async with factory.session(factory.workspace(), name="check") as session:
             outcome = await session.run(SMOKE_CODE)
             confinement = session.info().confinement
     except CodemodeError as exc:

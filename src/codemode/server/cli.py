@@ -16,7 +16,8 @@ from anyio.abc import TaskStatus
 from codemode.errors import CodemodeError
 from codemode.sandbox.launcher import resolve_mode, warn_unconfined
 from codemode.sandbox.workdir import remove_stale_dirs
-from codemode.server.arguments import build_parser, parse_settings
+from codemode.server.arguments import parse_settings
+from codemode.server.flags import build_parser
 from codemode.server.registry import SessionRegistry, new_registry
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from codemode.models import SessionInfo
 from codemode.names import validate_name
 from codemode.server.context import SessionId, principal, result, session, state, tool_errors
+from codemode.server.toolset import CREATE, DESTROY, READ, ToolDef
 from codemode.session.history import HistoryEntry
 from codemode.session.manager import document_of, save
 from codemode.session.store import SessionDocument
@@ -35,94 +36,6 @@ class DeletedSession(BaseModel):
     deleted: bool = Field(description="True: nothing of it is left (an unknown name is an error).")
 
 
-def add_lifecycle_tools(server: MCPServer) -> None:
-    @server.tool(title="Set the session's labels", annotations=ToolAnnotations(read_only_hint=False))
-    @tool_errors
-    async def set_labels(
-        labels: Annotated[
-            dict[str, str],
-            Field(description="All the session's labels (replacing the old): up to 64 non-empty strings."),
-        ],
-        ctx: Context,
-        session_id: SessionId = None,
-    ) -> Annotated[CallToolResult, LabelsResult]:
-        """Replace your session's labels (key: value); list_sessions(labels=...) finds sessions by them."""
-        current = await session(ctx, session_id)
-        return result(LabelsResult(session_id=current.session_id, labels=current.set_labels(labels)))
-
-    @server.tool(title="Get the session's labels", annotations=ToolAnnotations(read_only_hint=True))
-    @tool_errors
-    async def get_labels(ctx: Context, session_id: SessionId = None) -> Annotated[CallToolResult, LabelsResult]:
-        """Your session's labels."""
-        current = await session(ctx, session_id)
-        return result(LabelsResult(session_id=current.session_id, labels=current.get_labels()))
-
-    @server.tool(title="Get the run history", annotations=ToolAnnotations(read_only_hint=True))
-    @tool_errors
-    async def get_history(
-        ctx: Context,
-        limit: Annotated[int | None, Field(ge=0, description="At most this many of the latest runs; null: all.")] = 20,
-        session_id: SessionId = None,
-    ) -> Annotated[CallToolResult, HistoryResult]:
-        """The latest runs of your session: number, code, ok, value or error, duration, time."""
-        current = await session(ctx, session_id)
-        history = HistoryResult(
-            session_id=current.session_id,
-            entries=current.get_history(limit),
-            history_length=len(current.history),
-            history_tokens=current.get_token_count(),
-        )
-        return result(history)
-
-    @server.tool(title="Fork the session", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False))
-    @tool_errors
-    async def fork_session(
-        name: Annotated[str, Field(description="The new session's name (unused among your sessions).")],
-        ctx: Context,
-        session_id: SessionId = None,
-    ) -> Annotated[CallToolResult, SessionInfo]:
-        """Open a new named session that starts as a copy of yours: variables, files, history, labels.
-
-        Both then go their own way. Returns the new session's session_id.
-        """
-        source = await session(ctx, session_id)
-        forked = await state(ctx).registry.fork(principal(), source, name)
-        return result(forked.info())
-
-    @server.tool(title="Export a session", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False))
-    @tool_errors
-    async def export_session(
-        ctx: Context,
-        name: Annotated[
-            str | None, Field(description="One of your named sessions (running or saved); omit for this session.")
-        ] = None,
-        session_id: SessionId = None,
-    ) -> Annotated[CallToolResult, SessionDocument]:
-        """Your session as one JSON document: name, metadata, labels, history, files and a snapshot of its
-        variables. import_session on this or another server makes an equal session from it."""
-        return result(await _export(ctx, name, session_id))
-
-    @server.tool(title="Import a session", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False))
-    @tool_errors
-    async def import_session(
-        document: Annotated[dict[str, Any], Field(description="A document that export_session returned.")],
-        ctx: Context,
-        name: Annotated[str | None, Field(description="Import under this name instead of the document's.")] = None,
-    ) -> Annotated[CallToolResult, SessionInfo]:
-        """Store an exported session as one of your named sessions and open it (its session_id is returned)."""
-        registry = state(ctx).registry
-        imported = await registry.named.store(principal()).import_document(document, name)
-        opened = await registry.open(principal(), imported.name)
-        return result(opened.info())
-
-    @server.tool(title="Delete a session", annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True))
-    @tool_errors
-    async def delete_session(name: SessionName, ctx: Context) -> Annotated[CallToolResult, DeletedSession]:
-        """Close your named session if it runs and forget everything saved of it: variables, files, history."""
-        await state(ctx).registry.delete(principal(), validate_name(name, "session name"))
-        return result(DeletedSession(name=name, deleted=True))
-
-
 async def _export(ctx: Context, name: str | None, session_id: str | None) -> SessionDocument:
     registry, owner = state(ctx).registry, principal()
     store = registry.named.store(owner)
@@ -135,3 +48,116 @@ async def _export(ctx: Context, name: str | None, session_id: str | None) -> Ses
     if live is not None:
         await save(store, live)
     return await store.export(name)
+
+
+@tool_errors
+async def set_labels(
+    labels: Annotated[
+        dict[str, str],
+        Field(description="All the session's labels (replacing the old): up to 64 non-empty strings."),
+    ],
+    ctx: Context,
+    session_id: SessionId = None,
+) -> Annotated[CallToolResult, LabelsResult]:
+    """Replace your session's labels (key: value); list_sessions(labels=...) finds sessions by them."""
+    current = await session(ctx, session_id)
+    return result(LabelsResult(session_id=current.session_id, labels=current.set_labels(labels)))
+
+
+@tool_errors
+async def get_labels(ctx: Context, session_id: SessionId = None) -> Annotated[CallToolResult, LabelsResult]:
+    """Your session's labels."""
+    current = await session(ctx, session_id)
+    return result(LabelsResult(session_id=current.session_id, labels=current.get_labels()))
+
+
+@tool_errors
+async def get_history(
+    ctx: Context,
+    limit: Annotated[int | None, Field(ge=0, description="At most this many of the latest runs; null: all.")] = 20,
+    session_id: SessionId = None,
+) -> Annotated[CallToolResult, HistoryResult]:
+    """The latest runs of your session: number, code, ok, value or error, duration, time."""
+    current = await session(ctx, session_id)
+    history = HistoryResult(
+        session_id=current.session_id,
+        entries=current.get_history(limit),
+        history_length=len(current.history),
+        history_tokens=current.get_token_count(),
+    )
+    return result(history)
+
+
+@tool_errors
+async def fork_session(
+    name: Annotated[str, Field(description="The new session's name (unused among your sessions).")],
+    ctx: Context,
+    session_id: SessionId = None,
+) -> Annotated[CallToolResult, SessionInfo]:
+    """Open a new named session that starts as a copy of yours: variables, files, history, labels.
+
+    Both then go their own way. Returns the new session's session_id.
+    """
+    source = await session(ctx, session_id)
+    forked = await state(ctx).registry.fork(principal(), source, name)
+    return result(forked.info())
+
+
+@tool_errors
+async def export_session(
+    ctx: Context,
+    name: Annotated[
+        str | None, Field(description="One of your named sessions (running or saved); omit for this session.")
+    ] = None,
+    session_id: SessionId = None,
+) -> Annotated[CallToolResult, SessionDocument]:
+    """Your session as one JSON document: name, metadata, labels, history, files and a snapshot of its
+    variables. import_session on this or another server makes an equal session from it."""
+    return result(await _export(ctx, name, session_id))
+
+
+@tool_errors
+async def import_session(
+    document: Annotated[dict[str, Any], Field(description="A document that export_session returned.")],
+    ctx: Context,
+    name: Annotated[str | None, Field(description="Import under this name instead of the document's.")] = None,
+) -> Annotated[CallToolResult, SessionInfo]:
+    """Store an exported session as one of your named sessions and open it (its session_id is returned)."""
+    registry = state(ctx).registry
+    imported = await registry.named.store(principal()).import_document(document, name)
+    opened = await registry.open(principal(), imported.name)
+    return result(opened.info())
+
+
+@tool_errors
+async def delete_session(name: SessionName, ctx: Context) -> Annotated[CallToolResult, DeletedSession]:
+    """Close your named session if it runs and forget everything saved of it: variables, files, history."""
+    await state(ctx).registry.delete(principal(), validate_name(name, "session name"))
+    return result(DeletedSession(name=name, deleted=True))
+
+
+LIFECYCLE_TOOLS = (
+    ToolDef(set_labels, title="Set the session's labels", annotations=ToolAnnotations(read_only_hint=False)),
+    ToolDef(get_labels, title="Get the session's labels", annotations=READ),
+    ToolDef(get_history, title="Get the run history", annotations=READ),
+    ToolDef(
+        fork_session,
+        title="Fork the session",
+        annotations=CREATE,
+    ),
+    ToolDef(
+        export_session,
+        title="Export a session",
+        annotations=CREATE,
+    ),
+    ToolDef(
+        import_session,
+        title="Import a session",
+        annotations=CREATE,
+    ),
+    ToolDef(
+        delete_session,
+        title="Delete a session",
+        annotations=DESTROY,
+    ),
+)

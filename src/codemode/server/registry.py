@@ -47,6 +47,7 @@ from codemode.errors import (
 from codemode.executors.base import Executor
 from codemode.names import validate_name
 from codemode.server.capacity import ExpiredIds, Limits, choose_victims
+from codemode.server.factory import ServerParts
 from codemode.server.named import NamedSessions, SessionSummary
 from codemode.server.pool import WorkerPool, started
 from codemode.server.settings import ServerSettings
@@ -372,7 +373,8 @@ class SessionRegistry:
 
 def new_registry(settings: ServerSettings) -> SessionRegistry:
     """A registry as ``settings`` configure it: one shared workspace, limits, a worker pool."""
-    workspace = settings.workspace()
+    factory = ServerParts(settings)
+    workspace = factory.workspace()
     pool = None
     if settings.pool_size > 0 and settings.executor == "subprocess":
 
@@ -381,10 +383,8 @@ def new_registry(settings: ServerSettings) -> SessionRegistry:
                 python: str | None = str(await workspace.deps.python())
             except DepsError:
                 python = None  # sessions fall back to the server's interpreter too
-            return await started(settings.make_executor(), python)
+            return await started(factory.executor(), python)
 
         pool = WorkerPool(settings.pool_size, make)
     limits = Limits(settings.max_sessions, settings.max_sessions_per_principal, settings.idle_timeout)
-    return SessionRegistry(
-        lambda name, executor: settings.new_session(workspace, name, executor), workspace, limits, pool
-    )
+    return SessionRegistry(lambda name, executor: factory.session(workspace, name, executor), workspace, limits, pool)

@@ -1,4 +1,4 @@
-"""Every knob of the server in one model; the CLI fills it from flags."""
+"""Every knob of the server in one model; the CLI fills it from flags, ``factory`` builds what it describes."""
 
 from __future__ import annotations
 
@@ -8,15 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from codemode.executors.base import ExecutionLimits, Executor
+from codemode.models import ExecutionLimits
 from codemode.sandbox.launcher import SandboxConfig
 from codemode.session.history import HistoryLimits
-from codemode.session.session import Session, make_executor
-from codemode.session.setup import WorkspaceOptions
-from codemode.storage.base import Storage
-from codemode.storage.file import FileStorage
 from codemode.workspace.quota import StorageQuota
-from codemode.workspace.workspace import Workspace
 
 LOCAL_PRINCIPAL = "local"
 """Who calls when nobody authenticates (stdio, or HTTP without tokens)."""
@@ -112,46 +107,3 @@ class ServerSettings(BaseModel):
         if maximum is not None and (self.timeout is None or self.timeout > maximum):
             raise ValueError(f"the default timeout ({self.timeout}) must be at most the maximum ({maximum:g})")
         return self
-
-    def storage_backend(self) -> Storage:
-        if self.storage == "redis":
-            from codemode.storage.redis import RedisStorage
-
-            return RedisStorage(self.redis_url, self.redis_prefix)
-        return FileStorage((self.storage_path or self.base).expanduser().resolve())
-
-    def workspace(self) -> Workspace:
-        """The workspace every session of this server shares (not opened)."""
-        base = self.base.expanduser().resolve()
-        storage = self.storage_backend()
-        # Tools are local files (base's tools/) unless the data is in base itself, or Redis holds them too.
-        in_base = self.storage == "file" and self.storage_path is None
-        tool_storage = None if in_base or self.redis_tools else FileStorage(base)
-        options = WorkspaceOptions(
-            cwd=base,
-            extra_deps=self.extra_deps,
-            allow_runtime_deps=self.allow_runtime_deps,
-            allow_source_builds=self.allow_source_builds,
-            python=self.python_version,
-            tools_path=self.tools_path.expanduser().resolve() if self.tools_path else None,
-            tool_storage=tool_storage,
-            quota=self.quota,
-        )
-        # Every session's executor is made with self.sandbox: tools get what its workers get.
-        workspace, _ = options.build(storage, self.sandbox.pass_env)  # venvs cached: no temporary directory
-        return workspace
-
-    def make_executor(self) -> Executor:
-        return make_executor(self.executor, self.limits, self.sandbox)
-
-    def new_session(self, workspace: Workspace, name: str | None = None, executor: Executor | None = None) -> Session:
-        """A session on ``workspace`` as this server configures them (not started)."""
-        return Session(
-            executor=executor or self.make_executor(),
-            workspace=workspace,
-            timeout=self.timeout,
-            limits=self.limits,
-            sync_deps_on_start=self.sync_deps_on_start,
-            name=name,
-            history=self.history,
-        )

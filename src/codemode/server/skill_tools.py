@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import inspect
 
-from mcp.server.mcpserver import MCPServer
-
-from codemode.server.workspace_tools import WORKFLOW_TOOLS, WorkflowTool
+from codemode.server.toolset import ToolDef
+from codemode.server.workspace_tools import WORKFLOW_TOOLS
 
 SKILL_NAMES = {
     "list_workflows": ("list_skills", "List skills"),
@@ -23,15 +22,12 @@ SKILL_NAMES = {
 """Workflow tool → (py-code-mode's tool name, title). get_skill has no py-code-mode tool; it mirrors get_workflow."""
 
 
-def add_skill_tools(server: MCPServer) -> None:
-    for tool in WORKFLOW_TOOLS:
-        name, title = SKILL_NAMES[tool.handler.__name__]
-        server.add_tool(
-            tool.handler, name=name, title=title, description=_description(tool), annotations=tool.annotations
-        )
+def _skill(tool: ToolDef) -> ToolDef:
+    name, title = SKILL_NAMES[tool.tool_name]
+    return ToolDef(tool.handler, title, tool.annotations, name=name, description=_description(tool))
 
 
-def _description(tool: WorkflowTool) -> str:
+def _description(tool: ToolDef) -> str:
     """The workflow tool's own description, after a line saying which tool this is another name for."""
     workflow_name = tool.handler.__name__
     alias = (
@@ -39,3 +35,6 @@ def _description(tool: WorkflowTool) -> str:
         "Skills are workflows here (in code, skills.invoke is workflows.invoke)."
     )
     return f"{alias}\n\n{inspect.cleandoc(tool.handler.__doc__ or '')}"
+
+
+SKILL_TOOLS = tuple(_skill(tool) for tool in WORKFLOW_TOOLS)

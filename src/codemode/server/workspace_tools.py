@@ -6,27 +6,21 @@ works on, so a workflow added here is invocable in every session at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp.server.mcpserver import Context
+from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from codemode.encoding import from_base64, to_base64
 from codemode.errors import DepsError, InvalidArgument
 from codemode.server.context import result, state, tool_errors, uv_progress
 from codemode.server.settings import ServerSettings
+from codemode.server.toolset import DELETE, INSTALL, READ, WRITE, ToolDef
 from codemode.tools.registry import ToolInfo, ToolList
 from codemode.workspace.artifacts import ArtifactInfo
 from codemode.workspace.deps import DepsResult, RemoveResult
 from codemode.workspace.workflows import Workflow, WorkflowInfo
-
-READ = ToolAnnotations(read_only_hint=True)
-WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True)
-DELETE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
-INSTALL = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
 
 Name = Annotated[str, Field(description="A name: letters, digits, '_', '.', '-'; starts with a letter or '_'.")]
 ToolQuery = Annotated[
@@ -79,38 +73,6 @@ class DepsList(BaseModel):
     )
 
 
-def add_workspace_tools(server: MCPServer, settings: ServerSettings) -> None:
-    _add_tool_tools(server)
-    _add_workflow_tools(server)
-    _add_artifact_tools(server)
-    _add_deps_tools(server, settings)
-
-
-def _add_tool_tools(server: MCPServer) -> None:
-    @server.tool(title="List tools", annotations=READ)
-    @tool_errors
-    async def list_tools(ctx: Context) -> Annotated[CallToolResult, ToolList]:
-        """Lists the tools available to code in run_code (tools/*.yaml), not MCP tools.
-
-        Returns each tool with its recipes and parameters, which code calls as tools.<name>.<recipe>(**args),
-        and the tool files that failed to load, with the reason.
-        """
-        listing = await state(ctx).workspace.tools.list()
-        return result(listing)
-
-    @server.tool(title="Search tools", annotations=READ)
-    @tool_errors
-    async def search_tools(
-        query: ToolQuery, ctx: Context, limit: ToolLimit = 10
-    ) -> Annotated[CallToolResult, ToolSearch]:
-        """Find the tools available to code in run_code (tools/*.yaml) by what they do, best match first.
-
-        Returns the same entries as list_tools, with a relevance score; not MCP tools.
-        """
-        found = ToolSearch(tools=await state(ctx).workspace.tools.search(query, limit))
-        return result(found)
-
-
 @tool_errors
 async def list_workflows(ctx: Context) -> Annotated[CallToolResult, WorkflowList]:
     """Saved workflows (name, description, parameters); run one in code with workflows.invoke(name, ...)."""
@@ -153,111 +115,14 @@ async def remove_workflow(name: Name, ctx: Context) -> Annotated[CallToolResult,
     return result(removed)
 
 
-@dataclass(frozen=True)
-class WorkflowTool:
-    """One workflow tool: its handler (named after the tool, documented by its docstring), title and hints."""
-
-    handler: Callable[..., Awaitable[CallToolResult]]
-    title: str
-    annotations: ToolAnnotations
-
-
 WORKFLOW_TOOLS = (
-    WorkflowTool(list_workflows, "List workflows", READ),
-    WorkflowTool(search_workflows, "Search workflows", READ),
-    WorkflowTool(get_workflow, "Get a workflow", READ),
-    WorkflowTool(add_workflow, "Save a workflow", WRITE),
-    WorkflowTool(remove_workflow, "Remove a workflow", DELETE),
+    ToolDef(list_workflows, "List workflows", READ),
+    ToolDef(search_workflows, "Search workflows", READ),
+    ToolDef(get_workflow, "Get a workflow", READ),
+    ToolDef(add_workflow, "Save a workflow", WRITE),
+    ToolDef(remove_workflow, "Remove a workflow", DELETE),
 )
 """Also registered under py-code-mode's names by ``skill_tools``: one implementation, two names."""
-
-
-def _add_workflow_tools(server: MCPServer) -> None:
-    for tool in WORKFLOW_TOOLS:
-        server.add_tool(tool.handler, title=tool.title, annotations=tool.annotations)
-
-
-def _add_artifact_tools(server: MCPServer) -> None:
-    @server.tool(title="List artifacts", annotations=READ)
-    @tool_errors
-    async def list_artifacts(ctx: Context) -> Annotated[CallToolResult, ArtifactList]:
-        """Stored artifacts with description, metadata, size and type. Also readable as resources artifact://{name}."""
-        listing = ArtifactList(artifacts=await state(ctx).workspace.artifacts.list())
-        return result(listing)
-
-    @server.tool(title="Save an artifact", annotations=WRITE)
-    @tool_errors
-    async def save_artifact(
-        name: Name,
-        data: Annotated[Any, Field(description="Text, any JSON value, or base64 text with encoding='base64'.")],
-        ctx: Context,
-        description: Annotated[
-            str, Field(description="What the data is, shown in list_artifacts and as the resource's description.")
-        ] = "",
-        metadata: Annotated[
-            dict[str, Any] | None,
-            Field(description='Any JSON object kept with the artifact, e.g. {"source": "https://example.org"}.'),
-        ] = None,
-        encoding: Annotated[
-            Literal["json", "base64"], Field(description="'base64': data is base64 of bytes to store.")
-        ] = "json",
-    ) -> Annotated[CallToolResult, ArtifactInfo]:
-        """Save data under a name (replacing any artifact of that name); code loads it with artifacts.load(name)."""
-        value = _from_base64(data) if encoding == "base64" else data
-        info = await state(ctx).workspace.artifacts.save(name, value, description, metadata)
-        return result(info)
-
-    @server.tool(title="Load an artifact", annotations=READ)
-    @tool_errors
-    async def load_artifact(name: Name, ctx: Context) -> Annotated[CallToolResult, ArtifactContent]:
-        """An artifact's data (bytes come as base64) and its description and metadata."""
-        payload, info = await state(ctx).workspace.artifacts.load_raw(name)
-        content = _content(payload, info)
-        return result(content)
-
-    @server.tool(title="Delete an artifact", annotations=DELETE)
-    @tool_errors
-    async def delete_artifact(name: Name, ctx: Context) -> Annotated[CallToolResult, Removed]:
-        """Delete a stored artifact; removed is false when there was none of that name."""
-        removed = Removed(name=name, removed=await state(ctx).workspace.artifacts.delete(name))
-        return result(removed)
-
-
-def _add_deps_tools(server: MCPServer, settings: ServerSettings) -> None:
-    @server.tool(title="List packages", annotations=READ)
-    @tool_errors
-    async def list_deps(ctx: Context) -> Annotated[CallToolResult, DepsList]:
-        """Packages configured for the workspace's sessions (requirements.txt and extra deps)."""
-        deps = state(ctx).workspace.deps
-        listing = DepsList(packages=await deps.list(), runtime_changes_allowed=deps.allow_runtime_deps)
-        return result(listing)
-
-    @server.tool(title="Install configured packages", annotations=INSTALL)
-    @tool_errors
-    async def sync_deps(ctx: Context) -> Annotated[CallToolResult, DepsResult]:
-        """Install every configured package missing from the sessions' venv; returns what was installed or failed."""
-        _check_executor(settings)
-        outcome = await state(ctx).workspace.deps.sync(uv_progress(ctx))
-        return result(outcome, is_error=bool(outcome.failed))
-
-    if not settings.allow_runtime_deps:
-        return  # --no-runtime-deps: the tools that change packages do not exist
-
-    @server.tool(title="Install a package", annotations=INSTALL)
-    @tool_errors
-    async def add_dep(package: Package, ctx: Context) -> Annotated[CallToolResult, DepsResult]:
-        """Install a package into the sessions' venv and add it to requirements.txt; importable at once."""
-        _check_executor(settings)
-        outcome = await state(ctx).workspace.deps.add(package, uv_progress(ctx))
-        return result(outcome, is_error=bool(outcome.failed))
-
-    @server.tool(title="Remove a package", annotations=DELETE)
-    @tool_errors
-    async def remove_dep(package: Package, ctx: Context) -> Annotated[CallToolResult, RemoveResult]:
-        """Uninstall a package from the sessions' venv and remove it from requirements.txt."""
-        _check_executor(settings)
-        outcome = await state(ctx).workspace.deps.remove(package)
-        return result(outcome, is_error=bool(outcome.failed))
 
 
 def _check_executor(settings: ServerSettings) -> None:
@@ -281,3 +146,127 @@ def _content(payload: bytes, info: ArtifactInfo) -> ArtifactContent:
     else:
         data, encoding = payload.decode("utf-8", "replace"), "text"
     return ArtifactContent(**info.model_dump(), data=data, encoding=encoding)  # type: ignore[arg-type]
+
+
+@tool_errors
+async def list_tools(ctx: Context) -> Annotated[CallToolResult, ToolList]:
+    """Lists the tools available to code in run_code (tools/*.yaml), not MCP tools.
+
+    Returns each tool with its recipes and parameters, which code calls as tools.<name>.<recipe>(**args),
+    and the tool files that failed to load, with the reason.
+    """
+    listing = await state(ctx).workspace.tools.list()
+    return result(listing)
+
+
+@tool_errors
+async def search_tools(query: ToolQuery, ctx: Context, limit: ToolLimit = 10) -> Annotated[CallToolResult, ToolSearch]:
+    """Find the tools available to code in run_code (tools/*.yaml) by what they do, best match first.
+
+    Returns the same entries as list_tools, with a relevance score; not MCP tools.
+    """
+    found = ToolSearch(tools=await state(ctx).workspace.tools.search(query, limit))
+    return result(found)
+
+
+@tool_errors
+async def list_artifacts(ctx: Context) -> Annotated[CallToolResult, ArtifactList]:
+    """Stored artifacts with description, metadata, size and type. Also readable as resources artifact://{name}."""
+    listing = ArtifactList(artifacts=await state(ctx).workspace.artifacts.list())
+    return result(listing)
+
+
+@tool_errors
+async def save_artifact(
+    name: Name,
+    data: Annotated[Any, Field(description="Text, any JSON value, or base64 text with encoding='base64'.")],
+    ctx: Context,
+    description: Annotated[
+        str, Field(description="What the data is, shown in list_artifacts and as the resource's description.")
+    ] = "",
+    metadata: Annotated[
+        dict[str, Any] | None,
+        Field(description='Any JSON object kept with the artifact, e.g. {"source": "https://example.org"}.'),
+    ] = None,
+    encoding: Annotated[
+        Literal["json", "base64"], Field(description="'base64': data is base64 of bytes to store.")
+    ] = "json",
+) -> Annotated[CallToolResult, ArtifactInfo]:
+    """Save data under a name (replacing any artifact of that name); code loads it with artifacts.load(name)."""
+    value = _from_base64(data) if encoding == "base64" else data
+    info = await state(ctx).workspace.artifacts.save(name, value, description, metadata)
+    return result(info)
+
+
+@tool_errors
+async def load_artifact(name: Name, ctx: Context) -> Annotated[CallToolResult, ArtifactContent]:
+    """An artifact's data (bytes come as base64) and its description and metadata."""
+    payload, info = await state(ctx).workspace.artifacts.load_raw(name)
+    content = _content(payload, info)
+    return result(content)
+
+
+@tool_errors
+async def delete_artifact(name: Name, ctx: Context) -> Annotated[CallToolResult, Removed]:
+    """Delete a stored artifact; removed is false when there was none of that name."""
+    removed = Removed(name=name, removed=await state(ctx).workspace.artifacts.delete(name))
+    return result(removed)
+
+
+@tool_errors
+async def list_deps(ctx: Context) -> Annotated[CallToolResult, DepsList]:
+    """Packages configured for the workspace's sessions (requirements.txt and extra deps)."""
+    deps = state(ctx).workspace.deps
+    listing = DepsList(packages=await deps.list(), runtime_changes_allowed=deps.allow_runtime_deps)
+    return result(listing)
+
+
+@tool_errors
+async def sync_deps(ctx: Context) -> Annotated[CallToolResult, DepsResult]:
+    """Install every configured package missing from the sessions' venv; returns what was installed or failed."""
+    _check_executor(state(ctx).settings)
+    outcome = await state(ctx).workspace.deps.sync(uv_progress(ctx))
+    return result(outcome, is_error=bool(outcome.failed))
+
+
+@tool_errors
+async def add_dep(package: Package, ctx: Context) -> Annotated[CallToolResult, DepsResult]:
+    """Install a package into the sessions' venv and add it to requirements.txt; importable at once."""
+    _check_executor(state(ctx).settings)
+    outcome = await state(ctx).workspace.deps.add(package, uv_progress(ctx))
+    return result(outcome, is_error=bool(outcome.failed))
+
+
+@tool_errors
+async def remove_dep(package: Package, ctx: Context) -> Annotated[CallToolResult, RemoveResult]:
+    """Uninstall a package from the sessions' venv and remove it from requirements.txt."""
+    _check_executor(state(ctx).settings)
+    outcome = await state(ctx).workspace.deps.remove(package)
+    return result(outcome, is_error=bool(outcome.failed))
+
+
+TOOL_TOOLS = (
+    ToolDef(list_tools, title="List tools", annotations=READ),
+    ToolDef(search_tools, title="Search tools", annotations=READ),
+)
+
+
+ARTIFACT_TOOLS = (
+    ToolDef(list_artifacts, title="List artifacts", annotations=READ),
+    ToolDef(save_artifact, title="Save an artifact", annotations=WRITE),
+    ToolDef(load_artifact, title="Load an artifact", annotations=READ),
+    ToolDef(delete_artifact, title="Delete an artifact", annotations=DELETE),
+)
+
+
+DEPS_TOOLS = (
+    ToolDef(list_deps, title="List packages", annotations=READ),
+    ToolDef(sync_deps, title="Install configured packages", annotations=INSTALL),
+)
+
+
+RUNTIME_DEPS_TOOLS = (
+    ToolDef(add_dep, title="Install a package", annotations=INSTALL),
+    ToolDef(remove_dep, title="Remove a package", annotations=DELETE),
+)
+"""Absent with --no-runtime-deps."""

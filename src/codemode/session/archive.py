@@ -16,23 +16,15 @@ import secrets
 import shutil
 import stat
 import tarfile
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-import anyio.to_thread
 
 from codemode.errors import InvalidArgument, LimitExceeded, PathNotAllowed
-from codemode.session.files import DIR_FLAGS, directory_of, open_root, remove_tree_at, required_parts, split_path, walk
-
-if TYPE_CHECKING:
-    from codemode.session.session import Session
+from codemode.session.files import DIR_FLAGS, open_root, remove_tree_at, required_parts, split_path, walk
 
 MAX_PACK_DEPTH = 100
 """Directories deeper than this do not travel (each level holds a descriptor while it is packed)."""
 PACK_LIMIT = 256 * 1024**2
-"""Default cap of :func:`pack_files` archives (and of what :func:`unpack_files` extracts)."""
+"""Default cap of :func:`pack` archives (and of what :func:`unpack` extracts)."""
 
 # A new file only: code may plant a FIFO (an open would wait forever) or a link under a name we are about to write.
 _STAGED_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -260,31 +252,3 @@ def _member(name: str, info: os.stat_result, kind: bytes) -> tarfile.TarInfo:
     member.mode = stat.S_IMODE(info.st_mode) & 0o755 | 0o600
     member.mtime = int(info.st_mtime)
     return member
-
-
-async def pack_files(session: Session, max_bytes: int = PACK_LIMIT) -> bytes:
-    """The session's directory as a tar archive, for snapshots and exports (``LimitExceeded`` past ``max_bytes``)."""
-    root = await directory_of(session)
-    return await anyio.to_thread.run_sync(pack, root, max_bytes)
-
-
-async def unpack_files(session: Session, data: bytes, max_bytes: int = PACK_LIMIT) -> int:
-    """Put the files of a :func:`pack_files` archive into the session's directory (existing files are replaced)."""
-    root = await directory_of(session)
-    return await anyio.to_thread.run_sync(unpack, root, data, max_bytes)
-
-
-@asynccontextmanager
-async def staged_files(session: Session, data: bytes | None, max_bytes: int) -> AsyncIterator[StagedFiles | None]:
-    """The files of ``data`` staged in the session's directory (None without ``data``), for the block to
-    apply once the rest of its change succeeded; what it did not apply is removed at the end."""
-    if data is None:
-        yield None
-        return
-    root = await directory_of(session)
-    staged = await anyio.to_thread.run_sync(stage, root, data, max_bytes)
-    try:
-        yield staged
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(staged.discard)

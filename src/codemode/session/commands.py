@@ -7,17 +7,16 @@ the session's code: same sandbox, network mode, environment and limits.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from pydantic import BaseModel, Field, computed_field
 
 from codemode.errors import InvalidArgument
-from codemode.executors._results import from_worker
-from codemode.session.files import SessionFiles, directory_of
-
-if TYPE_CHECKING:
-    from codemode.session.session import Session
+from codemode.executors.base import Executor
+from codemode.models import ExecutionLimits
+from codemode.session.files import SessionFiles
 
 SHELL = "/bin/sh"
 _REQUEST_SLACK = 5.0  # seconds the worker gets beyond the command's timeout to kill it and report
@@ -63,14 +62,20 @@ def command_argv(command: object) -> list[str]:
     return argv
 
 
-async def run_command(session: Session, command: list[str] | str, timeout: float | None, cwd: str | None) -> Any:
-    """Run ``command`` in ``session``'s worker; the caller holds the session's run lock."""
+async def run_command(
+    executor: Executor,
+    limits: ExecutionLimits,
+    root: Path,
+    command: list[str] | str,
+    timeout: float | None,
+    cwd: str | None,
+) -> dict[str, Any]:
+    """Run ``command`` in the worker whose directory is ``root``: what it did, for :class:`CommandResult`.
+
+    The caller holds the session's run lock.
+    """
     argv = command_argv(command)
-    root = await directory_of(session)
     workdir = await anyio.to_thread.run_sync(SessionFiles(root, 0).directory, cwd or ".")
-    params = {"argv": argv, "cwd": str(workdir), "timeout": timeout, "output_cap": session.limits.output_cap}
-    slack = session.limits.interrupt_grace + _REQUEST_SLACK
-    outcome = await session.executor.request("run_command", params, None if timeout is None else timeout + slack)
-    return from_worker(
-        "command result", lambda: CommandResult(session_id=session.session_id, command=command, **outcome)
-    )
+    params = {"argv": argv, "cwd": str(workdir), "timeout": timeout, "output_cap": limits.output_cap}
+    slack = limits.interrupt_grace + _REQUEST_SLACK
+    return await executor.request("run_command", params, None if timeout is None else timeout + slack)

@@ -21,16 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from codemode.errors import FileNotFound, InvalidArgument, LimitExceeded, PathNotAllowed, Unavailable
+from codemode.errors import FileNotFound, InvalidArgument, LimitExceeded, PathNotAllowed
 from codemode.sandbox.workdir import remove_tree
 from codemode.storage.atomic import write_atomically
-
-if TYPE_CHECKING:
-    from codemode.session.session import Session
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PATH_RULE = "paths are relative to the session directory, without '..' and without symbolic links"
@@ -155,25 +152,6 @@ def open_root(root: Path) -> int:
                 f"the session directory {str(root)!r} was replaced by a symbolic link or a file: it is never followed"
             ) from None
         raise
-
-
-# -- the session's directory -----------------------------------------------------------
-
-
-async def directory_of(session: Session) -> Path:
-    """The session's working directory (started with the session); ``Unavailable`` if it has none."""
-    await session.start()
-    workdir = session.executor.confinement.workdir
-    if workdir is None:
-        raise Unavailable(
-            f"the {session.executor.name} executor runs code inside the server and has no session directory, "
-            "so files and commands are not available; use the subprocess executor"
-        )
-    return Path(workdir)
-
-
-async def files_of(session: Session) -> SessionFiles:
-    return SessionFiles(await directory_of(session), session.limits.max_transfer_bytes)
 
 
 # -- helpers -----------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from codemode.errors import InvalidArgument, OperationFailed, Unavailable
 from codemode.executors._results import from_worker
-from codemode.executors.base import ExecutionLimits, Executor
-from codemode.models import ErrorInfo, ExecutionResult
+from codemode.executors.base import Executor
+from codemode.models import ErrorInfo, ExecutionLimits, ExecutionResult
 from codemode.worker.js_ops import find_node
 
 Language = Literal["python", "javascript"]

@@ -16,7 +16,6 @@ from typing import Any
 
 from codemode.errors import CodemodeError, InvalidArgument, Unavailable
 from codemode.names import validate_name
-from codemode.session.archive import pack_files, unpack_files
 from codemode.session.labels import validate_labels
 from codemode.session.session import Session
 from codemode.session.store import (
@@ -185,7 +184,7 @@ async def _capture(session: Session) -> tuple[bytes | None, bytes | None]:
     except CodemodeError as exc:
         logger.warning("session %r saved without a new snapshot of its variables: %s", session.name, exc)
     try:
-        files = await pack_files(session)
+        files = await session.directory.pack()
     except Unavailable:
         pass  # an in-process session has no directory of its own
     except CodemodeError as exc:
@@ -198,7 +197,7 @@ async def _apply(session: Session, snapshot: bytes | None, files: bytes | None) 
     notes = []
     if files is not None:
         try:
-            await unpack_files(session, files)
+            await session.directory.unpack(files)
         except CodemodeError as exc:
             notes.append(f"its files could not be restored: {exc}")
     if snapshot is not None:

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from codemode.config import ExecutorConfig, SubprocessConfig
 from codemode.errors import InvalidArgument
-from codemode.executors.base import ExecutionLimits, Executor
+from codemode.executors.base import Executor
+from codemode.models import ExecutionLimits
 from codemode.sandbox.launcher import SandboxConfig, SandboxMode
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
@@ -150,6 +151,21 @@ def session_workspace(
     options = options or WorkspaceOptions.of_config(getattr(executor, "config", None))
     own = getattr(executor, "sandbox", None)
     return options.build(storage, (own if isinstance(own, SandboxConfig) else sandbox).pass_env)
+
+
+def on_base(
+    base: str | Path,
+    executor: Executor | str,
+    limits: ExecutionLimits,
+    sandbox: SandboxConfig,
+    options: WorkspaceOptions,
+) -> tuple[Executor, Workspace, Path | None]:
+    """What ``Session.from_base`` is made of: the executor (made if named), the workspace on ``base``, and
+    the temporary directory of its venvs (see ``build``)."""
+    if isinstance(executor, str):
+        executor = make_executor(executor, limits, sandbox)
+    workspace, temporary = session_workspace(FileStorage(base), executor, sandbox, options)
+    return executor, workspace, temporary
 
 
 def venv_cache(cache: bool) -> tuple[Path | None, VenvCache | None]:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from codemode.errors import InvalidName
-
-if TYPE_CHECKING:
-    from codemode.workspace.workflows import WorkflowStore
 
 logger = logging.getLogger("codemode.storage")
 
@@ -79,14 +77,20 @@ def skip_entry(where: str, entry: object, why: str) -> None:
 
 
 class WorkflowLibrary:
-    """py-code-mode's ``storage.get_skill_library()`` (and ``get_workflow_library()``) on our backends."""
+    """py-code-mode's ``storage.get_skill_library()`` (and ``get_workflow_library()``) on our backends.
 
-    def get_workflow_library(self) -> WorkflowStore:
-        """The workflows in this storage (the same ones every session on it sees)."""
-        from codemode.workspace.workflows import WorkflowStore
+    The workflow store is a layer above storage (:mod:`codemode.workspace.workflows`) and
+    registers itself here as ``store_type`` when it is imported, so storage never imports it.
+    """
 
-        return WorkflowStore(self)  # type: ignore[arg-type]  # the backends that mix this in are Storage
+    store_type: ClassVar[Callable[[Any], Any] | None] = None
 
-    def get_skill_library(self) -> WorkflowStore:
+    def get_workflow_library(self) -> Any:
+        """The workflows in this storage (the same ones every session on it sees): a ``WorkflowStore``."""
+        if WorkflowLibrary.store_type is None:
+            raise RuntimeError("import codemode (or codemode.workspace.workflows) before asking for the workflows")
+        return WorkflowLibrary.store_type(self)
+
+    def get_skill_library(self) -> Any:
         """py-code-mode's name for :meth:`get_workflow_library`."""
         return self.get_workflow_library()

@@ -1,6 +1,6 @@
 """The worker's resource limits: set them on itself, and name the one an error came from.
 
-Standard library only: :mod:`codemode.worker.main` loads this module by path,
+Standard library only: :mod:`codemode.worker.worker` loads this module by path,
 as it loads its other siblings.
 """
 

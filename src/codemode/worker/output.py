@@ -1,6 +1,6 @@
 """The worker's output: fd 1 and 2 as drained pipes, the Python streams over them, live output.
 
-Standard library only: :mod:`codemode.worker.main` loads this module by path,
+Standard library only: :mod:`codemode.worker.worker` loads this module by path,
 as it loads its other siblings. Everything that writes to fd 1 or 2 (Python's
 ``sys.stdout``, C code, child processes) lands in a :class:`FdDrain`; the flush
 helpers keep what Python and C buffer in order with what children write.

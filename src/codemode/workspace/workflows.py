@@ -24,7 +24,7 @@ from codemode.errors import InvalidArgument, WorkflowNotFound
 from codemode.names import validate_name
 from codemode.record import Record
 from codemode.search.index import Document, rank
-from codemode.storage.base import Storage, skip_entry
+from codemode.storage.base import Storage, WorkflowLibrary, skip_entry
 from codemode.storage.file import FileStorage
 from codemode.workspace.quota import StorageQuota, check_description, check_room
 
@@ -334,3 +334,6 @@ def _input_schema(parameters: list[WorkflowParameter]) -> dict[str, Any]:
         "properties": {parameter.name: parameter.schema_ for parameter in parameters},
         "required": [parameter.name for parameter in parameters if parameter.required],
     }
+
+
+WorkflowLibrary.store_type = WorkflowStore  # storage.get_workflow_library() without storage importing this
