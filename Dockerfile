@@ -3,7 +3,7 @@
 #   docker run -p 8000:8000 -e CODEMODE_AUTH_TOKEN=... \
 #       --security-opt seccomp=unconfined --security-opt apparmor=unconfined codemode-mcp
 #   (the two --security-opt flags let bubblewrap make its namespaces; without them the server
-#    warns once and runs workers unconfined: see "Sandbox and limits" in README.md)
+#    warns once and runs workers unconfined: see docs/security.md, "Docker")
 #   docker run -i --rm --no-healthcheck codemode-mcp --base /workspace     # stdio, for an MCP client
 FROM python:3.12-slim-bookworm
 
