@@ -1,7 +1,7 @@
 """MkDocs hook: the configuration reference is generated from the command line's own parser.
 
 ``docs/reference/configuration.md`` holds the marker ``<!-- cli-reference -->``; at build time it is replaced
-by one table per argument group of ``codemode.server.arguments.build_parser()`` (flags, default, help) and
+by one table per argument group of ``codemode.server.flags.build_parser()`` (flags, default, help) and
 the flags ``codemode-mcp check`` adds. So the page cannot drift from the flags the server really takes.
 """
 
@@ -36,7 +36,7 @@ def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
 
 def render_reference() -> str:
     """Markdown for every flag of ``codemode-mcp`` and of ``codemode-mcp check``."""
-    from codemode.server.arguments import build_parser
+    from codemode.server.flags import build_parser
     from codemode.server.check import build_check_parser
 
     with _documentation_environment():
