@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 from codemode.config import InProcessConfig, SubprocessConfig
 from codemode.errors import (
+    ApprovalDenied,
     ArtifactNotFound,
     CodemodeError,
     InvalidArgument,
@@ -19,6 +20,7 @@ from codemode.errors import (
     SnapshotError,
     SnapshotNotFound,
     SnapshotUnavailable,
+    ToolCallRefused,
     WorkerError,
 )
 from codemode.executors.base import Executor
@@ -30,11 +32,15 @@ from codemode.session.manager import SessionManager
 from codemode.session.session import Session
 from codemode.session.store import NamedSessionInfo, SessionDocument
 from codemode.storage import FileStorage, MemoryStorage, Storage
+from codemode.tools.approval import ApprovalGate
+from codemode.tools.middleware import ToolCallContext, ToolMiddleware
 from codemode.workspace.artifacts import ArtifactInfo, ArtifactStore
 from codemode.workspace.quota import StorageQuota
 from codemode.workspace.snapshots import RestoreResult, Snapshot, SnapshotInfo, SnapshotStore
 
 __all__ = [
+    "ApprovalDenied",
+    "ApprovalGate",
     "ArtifactInfo",
     "ArtifactNotFound",
     "ArtifactStore",
@@ -74,6 +80,9 @@ __all__ = [
     "StorageQuota",
     "SubprocessConfig",
     "SubprocessExecutor",
+    "ToolCallContext",
+    "ToolCallRefused",
+    "ToolMiddleware",
     "WorkerError",
     "__version__",
 ]

@@ -99,6 +99,24 @@ class ToolFailed(CodemodeError):
     """A tool ran and failed (non-zero exit, HTTP error, MCP error result)."""
 
 
+class ToolCallRefused(CodemodeError, PermissionError):
+    """A tool middleware refused a call that code made (the message says why); the tool was not called."""
+
+    kind = "permission"
+
+
+class ApprovalDenied(ToolCallRefused):
+    """A call that needs approval did not get it; the tool was not called.
+
+    ``reason`` says how: ``declined`` or ``cancelled`` (by the client), ``unsupported`` (the client
+    cannot be asked), ``no_approver`` (nothing asks: code outside an MCP request), ``timeout``.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class StorageError(CodemodeError):
     """The storage backend failed; stored data is unchanged."""
 

@@ -14,7 +14,7 @@ import functools
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +50,8 @@ from codemode.session.setup import (
 from codemode.session.state import SessionSnapshots
 from codemode.session.venv import SessionVenv
 from codemode.storage.base import Storage
+from codemode.tools.approval import ApprovalGate
+from codemode.tools.middleware import Approver, ToolChain, ToolMiddleware, check_middleware
 from codemode.workspace.host import HostApi
 from codemode.workspace.quota import StorageQuota
 from codemode.workspace.workspace import Workspace
@@ -74,8 +76,10 @@ class SessionCore:
         history: HistoryLimits | None = None,
         callbacks: Iterable[Callback | Mapping[str, Any]] | None = None,
         quota: StorageQuota | None = None,
+        tool_middleware: Sequence[ToolMiddleware] | None = None,
     ) -> None:
         self._limits = limits or ExecutionLimits()
+        middleware = check_middleware(tool_middleware)
         callbacks_ = CallbackSet(callbacks)
         confinement = sandbox_config(sandbox)
         if executor is None or isinstance(executor, str):
@@ -104,10 +108,14 @@ class SessionCore:
         self._started = False
         self._closed = False
         self._start_lock = anyio.Lock()
+        if not any(isinstance(item, ApprovalGate) for item in middleware):
+            middleware.append(ApprovalGate())  # innermost: a YAML `approval: required` holds in every session
+        self.tool_chain = ToolChain(middleware, self.session_id)
+        """The middleware around the code's tool calls (``tool_middleware``, then the approval gate)."""
         # The parts the session is composed of: each knows only what it is given here.
-        self._runner = Runner(executor, callbacks_, self.start, self.touch, self._check_open)
+        self._runner = Runner(executor, callbacks_, self.start, self.touch, self._check_open, self.tool_chain)
         self._venv = SessionVenv(executor, workspace, self.session_id)
-        self._host = HostApi(workspace, self._venv.check, callbacks_.handlers())
+        self._host = HostApi(workspace, self._venv.check, callbacks_.handlers(), self.tool_chain)
         self.directory = SessionDirectory(executor, self._limits, self.start)
         """The session's working directory: its files, commands and archive (the file methods use it)."""
         self._snapshots = SessionSnapshots(executor, self._limits, self.directory, self._runner.turn)
@@ -176,6 +184,7 @@ class SessionCore:
         *,
         on_output: OutputCallback | None = None,
         language: Language = "python",
+        approver: Approver | None = None,
     ) -> ExecutionResult:
         """Run ``code`` in the session's namespace.
 
@@ -183,9 +192,11 @@ class SessionCore:
         ``on_output(stream, text)`` (sync or async) gets the output of a long run while it runs,
         in chunks every half second or so ("stdout" or "stderr"); the result has all of it anyway.
         ``language="javascript"`` runs it in the session's Node.js context instead (see ``supports``).
+        ``approver(context, reason)`` answers the approvals this run's tool calls need (True: allow);
+        without one, such calls are refused. Time spent waiting for an answer counts toward ``timeout``.
         """
         limit = resolve_timeout(timeout, self.default_timeout, self._limits.max_timeout)
-        result = await self._runner.run(code, limit, on_output, language)
+        result = await self._runner.run(code, limit, on_output, language, approver)
         result.session_id = self.session_id
         result.notes += self.images.keep_originals(result.images)
         self.history.record(code, result)

@@ -18,6 +18,7 @@ from codemode.models import ExecutionResult
 from codemode.session import javascript
 from codemode.session.callbacks import CallbackSet
 from codemode.session.javascript import Language
+from codemode.tools.middleware import Approver, ToolChain
 
 
 class Runner:
@@ -31,8 +32,10 @@ class Runner:
         start: Callable[[], Awaitable[None]],
         touch: Callable[[], None],
         check_open: Callable[[], None],
+        tool_chain: ToolChain,
     ) -> None:
         self._executor = executor
+        self._tool_chain = tool_chain
         self._callbacks = callbacks
         self._start = start
         self._touch = touch
@@ -59,26 +62,40 @@ class Runner:
         return self._lock.locked()
 
     async def run(
-        self, code: str, timeout: float | None, on_output: OutputCallback | None, language: Language
+        self,
+        code: str,
+        timeout: float | None,
+        on_output: OutputCallback | None,
+        language: Language,
+        approver: Approver | None = None,
     ) -> ExecutionResult:
-        """Run ``code`` (``timeout`` checked already); the result says if the state was lost before it."""
+        """Run ``code`` (``timeout`` checked already); the result says if the state was lost before it.
+
+        ``approver`` answers the approvals of this run's tool calls: it is set once the run has the
+        worker (not while it waits for another run's turn), and unset as the run ends.
+        """
         if not isinstance(code, str):
             raise InvalidArgument(f"code must be a string, not {type(code).__name__}")
         javascript.check_language(language)
         async with self.turn():
-            self.execution_count += 1
-            count = self.execution_count
-            if language == "javascript":
-                result = await javascript.run(self._executor, code, count=count, timeout=timeout)
-            else:
-                streaming = {"on_output": on_output} if on_output is not None else {}
-                await self._callbacks.install(self._executor)
-                result = await self._executor.run(code, count=count, timeout=timeout, **streaming)
+            with self._tool_chain.approving(approver):
+                result = await self._run_turn(code, timeout, on_output, language)
         if self._lost_before is not None:
             result.state_lost = True
             result.notes.append(self._lost_before)
             self._lost_before = None
         return result
+
+    async def _run_turn(
+        self, code: str, timeout: float | None, on_output: OutputCallback | None, language: Language
+    ) -> ExecutionResult:
+        self.execution_count += 1
+        count = self.execution_count
+        if language == "javascript":
+            return await javascript.run(self._executor, code, count=count, timeout=timeout)
+        streaming = {"on_output": on_output} if on_output is not None else {}
+        await self._callbacks.install(self._executor)
+        return await self._executor.run(code, count=count, timeout=timeout, **streaming)
 
     def lost_before_start(self, note: str) -> None:
         """The next run says that the state is gone (``state_lost`` and ``note``)."""

@@ -31,6 +31,7 @@ from codemode.session.setup import (
     sandbox_config,
 )
 from codemode.session.state import SnapshotSource, snapshot_of
+from codemode.tools.middleware import ToolMiddleware, check_middleware
 from codemode.tools.registry import ToolInfo
 from codemode.workspace.artifacts import ArtifactInfo
 from codemode.workspace.deps import DepsResult, RemoveResult
@@ -62,6 +63,7 @@ class Session(SessionCore):
         sandbox: SandboxMode | SandboxConfig = "auto",
         allow_source_builds: bool = False,
         quota: StorageQuota | None = None,
+        tool_middleware: Sequence[ToolMiddleware] | None = None,
     ) -> Session:
         """A session on workspace ``base``: its ``tools/``, ``workflows/``, ``artifacts/``, ``requirements.txt``.
 
@@ -70,8 +72,10 @@ class Session(SessionCore):
         the variables passed through (to the worker and to tools; an executor object's own ``sandbox`` does).
         ``allow_source_builds``: installs may build source distributions, which runs the package's
         code on this host, outside the sandbox (default: wheels only). ``quota``: what code may store.
+        ``tool_middleware``: callables ``(context, call_next)`` around every tool call the code makes.
         """
         limits = limits or ExecutionLimits()
+        check_middleware(tool_middleware)  # before anything is made for the session
         options = WorkspaceOptions(  # the working directory is the storage's, base
             extra_deps=extra_deps or (),
             allow_runtime_deps=allow_runtime_deps,
@@ -81,7 +85,14 @@ class Session(SessionCore):
             quota=quota,
         )
         executor, workspace, temporary = on_base(base, executor, limits, sandbox_config(sandbox), options)
-        session = cls(executor=executor, workspace=workspace, timeout=timeout, limits=limits, name=name)
+        session = cls(
+            executor=executor,
+            workspace=workspace,
+            timeout=timeout,
+            limits=limits,
+            name=name,
+            tool_middleware=tool_middleware,
+        )
         session.sync_deps_on_start = sync_deps_on_start
         session._temporary_venvs = temporary
         return session

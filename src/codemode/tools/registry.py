@@ -23,6 +23,8 @@ from codemode.record import Record
 from codemode.search.index import Document, rank
 from codemode.storage.base import Storage
 from codemode.tools import cli
+from codemode.tools.approval import spec_approval
+from codemode.tools.middleware import ToolCallContext, ToolChain
 from codemode.tools.spec import CliToolSpec, HttpToolSpec, LoadedSpec, McpToolSpec, parse_tool_file
 
 if TYPE_CHECKING:  # the adapters import httpx2 and the MCP client: only when a tool needs them
@@ -122,9 +124,30 @@ class ToolRegistry:
         return _info(spec).callables
 
     async def call(
-        self, tool: str, recipe: str | None, args: dict[str, Any], positional: list[Any] | None = None
+        self,
+        tool: str,
+        recipe: str | None,
+        args: dict[str, Any],
+        positional: list[Any] | None = None,
+        chain: ToolChain | None = None,
     ) -> Any:
+        """Call a tool; through ``chain`` (a session's middleware) when given, with the spec read once for both."""
         spec = await self._spec(tool)
+        if chain is None:
+            return await self._invoke(spec, recipe, args, positional)
+        context = ToolCallContext(
+            tool_name=spec.name,
+            callable_name=recipe,
+            args=dict(args),
+            positional=tuple(positional or ()),
+            approval=spec_approval(spec, recipe),
+        )
+        return await chain.call(
+            context, lambda final: self._invoke(spec, final.callable_name, final.args, list(final.positional))
+        )
+
+    async def _invoke(self, spec: Spec, recipe: str | None, args: dict[str, Any], positional: list[Any] | None) -> Any:
+        tool = spec.name
         if isinstance(spec, CliToolSpec):
             return await cli.run(spec, cli.build(spec, recipe, args, positional), self._cwd, self._pass_env)
         if positional:

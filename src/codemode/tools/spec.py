@@ -22,6 +22,13 @@ _ENV_NAME_TEXT = r"[A-Za-z_][A-Za-z0-9_]*"
 _ENV_REFERENCE = re.compile(rf"\$\{{({_ENV_NAME_TEXT})\}}")
 _ENV_NAME = re.compile(_ENV_NAME_TEXT)
 ValueType = Literal["string", "integer", "number", "boolean", "array", "object"]
+Approval = Annotated[
+    Literal["required"] | None,
+    Field(
+        description="`required`: each call asks the MCP client first, and runs only if approved (beyond the seed"
+        " format). On a tool, every call of it; on a recipe or endpoint, that one (and the tool's direct call)."
+    ),
+]
 
 
 class _Spec(BaseModel):
@@ -89,6 +96,7 @@ class RecipeSpec(_Spec):
     description: str = ""
     preset: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, RecipeParam] = Field(default_factory=dict)
+    approval: Approval = None
 
     @field_validator("params", mode="before")
     @classmethod
@@ -111,6 +119,7 @@ class _ToolSpec(_Spec):
     name: str
     description: str = ""
     tags: list[str] = Field(default_factory=list)
+    approval: Approval = None
 
     @field_validator("name")
     @classmethod
@@ -194,6 +203,7 @@ class HttpEndpoint(_Spec):
     path: str = "/"
     description: str = ""
     params: dict[str, HttpParam] = Field(default_factory=dict)
+    approval: Approval = None
 
     @field_validator("method", mode="before")
     @classmethod

@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from codemode.errors import InvalidArgument, WorkflowNotFound
+from codemode.tools.approval import ApprovalGate
+from codemode.tools.middleware import ToolChain
 from codemode.workspace.workspace import Workspace
 
 Handler = Callable[..., Awaitable[Any]]
@@ -27,13 +29,22 @@ class HostApi:
         workspace: Workspace,
         deps_supported: Callable[[], Awaitable[None]],
         extra: Mapping[str, Handler] | None = None,
+        tool_chain: ToolChain | None = None,
     ) -> None:
         ws = workspace
+        # Without a session's chain, still one gate: a YAML `approval: required` holds everywhere (and fails closed).
+        chain = tool_chain if tool_chain is not None else ToolChain([ApprovalGate()], session_id="")
+
+        async def call_tool(
+            tool: str, recipe: str | None, args: dict[str, Any], positional: list[Any] | None = None
+        ) -> Any:
+            return await ws.tools.call(tool, recipe, args, positional, chain)  # the session's middleware
+
         self._handlers: dict[str, Handler] = {
             "tools.list": _list_of(lambda: _tool_list(ws)),
             "tools.search": _list_of(ws.tools.search),
             "tools.recipes": _list_of(ws.tools.callables),
-            "tools.call": ws.tools.call,
+            "tools.call": call_tool,
             "workflows.list": _list_of(ws.workflows.list),
             "workflows.search": _list_of(ws.workflows.search),
             "workflows.get": lambda name: _optional(ws.workflows.get(name)),
