@@ -17,6 +17,7 @@ from codemode.models import ExecutionLimits
 from codemode.sandbox.launcher import SandboxConfig
 from codemode.server.auth import load_tokens
 from codemode.server.settings import ServerSettings
+from codemode.tools.approval import check_patterns
 from codemode.workspace.quota import StorageQuota
 
 
@@ -51,6 +52,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         allow_source_builds=args.allow_source_builds,
         extra_deps=args.extra_dep,
         python_version=args.python_version,
+        **_approval_settings(args),
         eager_start=not http,  # over HTTP the worker pool has new sessions' workers ready
         sandbox=_sandbox_config(args, http),
         **_storage_settings(args),
@@ -93,6 +95,11 @@ def _sandbox_config(args: argparse.Namespace, http: bool) -> SandboxConfig:
         )
     except ValidationError as exc:
         raise InvalidArgument("; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())) from None
+
+
+def _approval_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """``--require-approval`` (checked here: a bad pattern is a usage error that names it), ``--approval-timeout``."""
+    return {"require_approval": list(check_patterns(args.require_approval)), "approval_timeout": args.approval_timeout}
 
 
 def _storage_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from codemode.session.session import Session
 from codemode.session.setup import WorkspaceOptions, make_executor
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
+from codemode.tools.approval import ApprovalGate
 from codemode.workspace.workspace import Workspace
 
 
@@ -63,4 +64,6 @@ class ServerParts:
             sync_deps_on_start=settings.sync_deps_on_start,
             name=name,
             history=settings.history,
+            # The server's approval is the sessions' one middleware; run_code gives it the client to ask.
+            tool_middleware=[ApprovalGate(settings.require_approval, settings.approval_timeout)],
         )

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from codemode import __version__
+from codemode.tools.approval import DEFAULT_APPROVAL_TIMEOUT
 from codemode.workspace.quota import StorageQuota
 
 
@@ -119,7 +120,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage_flags(parser)
     _add_http_flags(parser)
     _add_session_flags(parser)
+    _add_approval_flags(parser)
     return parser
+
+
+def _add_approval_flags(parser: argparse.ArgumentParser) -> None:
+    approvals = parser.add_argument_group("approvals (tool calls a person must allow)")
+    approvals.add_argument(
+        "--require-approval",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="tool calls from code that run only after the MCP client approves them (repeat): a glob over "
+        "TOOL.CALLABLE, e.g. github.*, memory.delete_*, curl.post; TOOL alone covers every call of a tool. "
+        "Case, '-' and '_' do not matter; a direct call tools.TOOL(...) counts as every callable of TOOL. "
+        "The server asks through MCP elicitation; a decline, a cancel, a client that cannot be asked or no "
+        "answer in time refuses the call, and nothing is called. A tool's YAML 'approval: required' does the "
+        "same for that tool or recipe",
+    )
+    approvals.add_argument(
+        "--approval-timeout",
+        type=_seconds,
+        default=DEFAULT_APPROVAL_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds to wait for the answer to an approval question before the call is refused; the wait "
+        "counts toward the run's timeout; 'none' = as long as the run lasts "
+        f"({DEFAULT_APPROVAL_TIMEOUT:g})",
+    )
 
 
 def _add_storage_flags(parser: argparse.ArgumentParser) -> None:

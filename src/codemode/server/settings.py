@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from codemode.models import ExecutionLimits
 from codemode.sandbox.launcher import SandboxConfig
 from codemode.session.history import HistoryLimits
+from codemode.tools.approval import DEFAULT_APPROVAL_TIMEOUT, check_patterns
 from codemode.workspace.quota import StorageQuota
 
 LOCAL_PRINCIPAL = "local"
@@ -47,6 +48,18 @@ class ServerSettings(BaseModel):
     python_version: str | None = Field(default=None, description="Python for session venvs (default: the server's).")
     eager_start: bool = Field(
         default=True, description="Start the default session's worker at server start, so the first run_code is fast."
+    )
+
+    # approvals
+    require_approval: list[str] = Field(
+        default_factory=list,
+        description="Globs over TOOL.CALLABLE (github.*, curl.post): such tool calls from code ask the MCP client "
+        "first (elicitation) and run only if approved.",
+    )
+    approval_timeout: float | None = Field(
+        default=DEFAULT_APPROVAL_TIMEOUT,
+        gt=0,
+        description="Seconds to wait for an approval's answer before the call is refused; None = as long as the run.",
     )
 
     # storage
@@ -100,6 +113,11 @@ class ServerSettings(BaseModel):
     http_max_connections: int = Field(
         default=512, ge=1, description="Connections at once; one more closes the oldest idle one."
     )
+
+    @field_validator("require_approval")
+    @classmethod
+    def _approval_patterns(cls, patterns: list[str]) -> list[str]:
+        return list(check_patterns(patterns))
 
     @model_validator(mode="after")
     def _timeout_within_maximum(self) -> ServerSettings:

@@ -101,6 +101,8 @@ class ApprovalGate:
     def reason(self, context: ToolCallContext) -> str | None:
         """Why this call needs approval, or None if it does not."""
         pattern = matching_pattern(self.require, context.tool_name, context.callable_name)
+        if pattern is not None and context.callable_name is None and "." in pattern:
+            return f"the server requires approval for {pattern!r}, and a direct call of the tool can do what that does"
         if pattern is not None:
             return f"the server requires approval for {pattern!r}"
         return context.approval
@@ -115,8 +117,9 @@ class ApprovalGate:
         name = context.qualified_name
         if context.approver is None:
             raise ApprovalDenied(
-                f"{name} needs approval ({reason}), and there is nobody to ask: the code is not running in an"
-                " MCP request that can ask its client (library use needs an approver); the call was not made",
+                f"{name} needs approval ({reason}), and there is nobody to ask: no run with an approver is under"
+                " way (outside an MCP request, pass Session.run(approver=...); a thread that outlived its run"
+                " has none); the call was not made",
                 "no_approver",
             )
         approved = False
