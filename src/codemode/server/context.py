@@ -6,7 +6,7 @@ import functools
 import json
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, ParamSpec, TypeVar, cast
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -16,6 +16,7 @@ from mcp_types import CallToolResult, ContentBlock, TextContent
 from pydantic import BaseModel, Field
 
 from codemode.errors import CodemodeError
+from codemode.server.paused_runs import PausedRuns
 from codemode.server.registry import SessionRegistry
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
 from codemode.session.progress import LineProgress, Report
@@ -36,6 +37,8 @@ class AppState:
     settings: ServerSettings
     registry: SessionRegistry
     workspace: Workspace
+    paused_runs: PausedRuns = field(default_factory=PausedRuns)
+    """Runs of 2026-07-28 clients, kept across the calls that carry their approvals."""
 
 
 def tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:

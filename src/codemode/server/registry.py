@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -41,6 +42,7 @@ from codemode.errors import (
     CodemodeError,
     DepsError,
     InvalidArgument,
+    SessionClosed,
     SessionExpired,
     SessionNotFound,
 )
@@ -121,6 +123,13 @@ class SessionRegistry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def start_soon(self, fn: Callable[..., Coroutine[Any, Any, object]], *args: object) -> None:
+        """Run ``fn(*args)`` in the registry's task group: work that outlives the request that began it
+        (a run paused for an approval); it is cancelled when the registry closes."""
+        if self._tasks is None:
+            raise SessionClosed("the session registry is not open")
+        self._tasks.start_soon(fn, *args)
 
     def count(self, principal: str) -> int:
         return sum(1 for entry in self._entries.values() if entry.principal == principal)

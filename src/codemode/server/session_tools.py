@@ -6,12 +6,13 @@ import math
 from typing import Annotated
 
 from mcp.server.mcpserver import Context
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from codemode.errors import InvalidArgument
 from codemode.models import ExecutionResult, SessionInfo
 from codemode.server import render
+from codemode.server.approvals import eliciting, uses_input_required
 from codemode.server.context import (
     SessionId,
     principal,
@@ -74,7 +75,7 @@ async def run_code(
         Language,
         Field(description="'python', or 'javascript': a persistent Node.js context of the session's own."),
     ] = "python",
-) -> Annotated[CallToolResult, ExecutionResult]:
+) -> Annotated[CallToolResult, ExecutionResult] | InputRequiredResult:
     """Run Python code in your session; returns stdout, stderr, the last expression's value and any error.
 
     Variables, imports and definitions persist between calls, and top-level await works.
@@ -93,11 +94,21 @@ async def run_code(
     current = await session(ctx, session_id)
     limit_or_default = DEFAULT if limit is None else limit
     report = progress_reporter(ctx)
-    if report is None:
-        outcome = await current.run(code, limit_or_default, language=language)
+    if uses_input_required(ctx):  # 2026-07-28: approvals go out as InputRequiredResult, the run waits for them
+        app = state(ctx)
+        paused = await app.paused_runs.run(
+            ctx, current, code, limit_or_default, language, report, app.registry.start_soon
+        )
+        if isinstance(paused, InputRequiredResult):
+            return paused
+        outcome = paused
+    elif report is None:  # handshake era: approvals are asked mid-call, by elicitation
+        outcome = await current.run(code, limit_or_default, language=language, approver=eliciting(ctx))
     else:  # the client asked for progress: elapsed time and the latest output, while the code runs
         async with run_progress(report) as on_output:
-            outcome = await current.run(code, limit_or_default, on_output=on_output, language=language)
+            outcome = await current.run(
+                code, limit_or_default, on_output=on_output, language=language, approver=eliciting(ctx)
+            )
     # Code that raised is a failed call for the model (isError), with the full result attached.
     text = render.execution(outcome)
     return rendered(outcome, text, is_error=not outcome.is_ok, extra=render.pictures(outcome))
