@@ -180,6 +180,24 @@ async def test_no_answer_in_time_refuses_the_call(workspace: Path, era: str):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("era", ERAS)
+async def test_calls_made_at_once_from_threads_are_each_asked(workspace: Path, era: str):
+    write_marker_tool(workspace)
+    paths = [workspace / f"out{number}.txt" for number in range(3)]
+    asker = Asker()
+    code = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "with ThreadPoolExecutor(3) as pool:\n"
+        f"    done = list(pool.map(lambda p: tools.marker.write(path=p), {[str(p) for p in paths]!r}))\n"
+        "len(done)"
+    )
+    async with _client(workspace, era, asker, require_approval=["marker.write"]) as client:
+        result = await _run(client, code)
+    assert result["value"] == 3, result
+    assert len(asker.questions) == 3
+    assert all(path.read_text() == "written" for path in paths)
+
+
 async def test_a_2026_client_that_never_answers_does_not_hold_the_session(workspace: Path):
     write_marker_tool(workspace, "approval: required\n")
     marker = workspace / "out.txt"

@@ -105,6 +105,11 @@ def test_the_question_cuts_long_arguments_and_says_how_much_is_hidden():
     assert '{"data":"' + "x" * 91 + "… (4911 more characters not shown)" in text
 
 
+def test_the_question_cuts_a_long_callable_name():
+    text = question(_context(callable_name="y" * 1000), "r")
+    assert "curl." + "y" * 195 + "… (805 more characters not shown) with arguments" in text
+
+
 def test_the_question_escapes_what_could_fake_its_layout():
     text = question(_context(callable_name="post\u202e\n", args={"note": "ok\u200b\u2028"}), "r")
     assert "\u202e" not in text and "\u200b" not in text and "\u2028" not in text and "\n" not in text

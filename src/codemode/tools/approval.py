@@ -35,6 +35,9 @@ DEFAULT_APPROVAL_TIMEOUT = 300.0
 ARGUMENTS_SHOWN = 1000
 """Characters of a call's arguments (compact JSON) that an approval question shows; the rest is cut."""
 
+NAME_SHOWN = 200
+"""Characters of the called name (``tool.callable``) that an approval question shows."""
+
 _PATTERN = re.compile(r"[A-Za-z0-9_*?\[\]!-]{1,64}(\.[!-~]{1,200})?")
 
 
@@ -142,8 +145,11 @@ def question(context: ToolCallContext, reason: str, limit: int = ARGUMENTS_SHOWN
     arguments = _visible(json.dumps(shown, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=repr))
     if len(arguments) > limit:
         arguments = f"{arguments[:limit]}… ({len(arguments) - limit} more characters not shown)"
+    name = _visible(context.qualified_name)
+    if len(name) > NAME_SHOWN:  # a callable's name comes from the code: an MCP server's tool may be called anything
+        name = f"{name[:NAME_SHOWN]}… ({len(name) - NAME_SHOWN} more characters not shown)"
     return (
-        f"Code in session {context.session_id[:8]} wants to call {_visible(context.qualified_name)}"
+        f"Code in session {context.session_id[:8]} wants to call {name}"
         f" with arguments {arguments}. Allow this call? (Approval needed: {_visible(reason)}.)"
     )
 
