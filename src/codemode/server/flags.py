@@ -79,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--base", type=Path, default=Path("."), help="workspace directory (default: .)")
     add(
         "--executor",
-        choices=["subprocess", "inprocess"],
+        choices=["subprocess", "inprocess", "in-process", "container", "deno-sandbox"],
         default="subprocess",
-        help="where code runs: a worker process (default) or the server itself (unsafe: trusted code only)",
+        help="where code runs: a worker process (default) or the server itself (inprocess, py-code-mode's "
+        "in-process: unsafe, trusted code only); py-code-mode's container and deno-sandbox are refused: "
+        "here the worker is confined by bubblewrap (--sandbox)",
     )
     add("--timeout", type=_seconds, default=30.0, help="default seconds per run_code; 'none' = no limit (30)")
     add(
@@ -113,13 +115,38 @@ def build_parser() -> argparse.ArgumentParser:
         "package's code on this host as this user, outside the sandbox: only with a trusted index",
     )
     add("--extra-dep", action="append", default=[], metavar="REQUIREMENT", help="a package beyond requirements.txt")
-    add("--python-version", help="Python of the session venvs, e.g. 3.12 (default: the server's)")
+    add(
+        "--python-version",
+        "--subprocess-python-version",
+        help="Python of the session venvs, e.g. 3.12 (default: the server's)",
+    )
+    add("--subprocess-venv-path", help=argparse.SUPPRESS)  # py-code-mode's: refused with the reason
+    add("--subprocess-no-cache-venv", action="store_true", help=argparse.SUPPRESS)  # likewise
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], default="INFO")
     _add_sandbox_flags(parser)
+    _add_surface_flags(parser)
     _add_storage_flags(parser)
     _add_http_flags(parser)
     _add_session_flags(parser)
     return parser
+
+
+def _add_surface_flags(parser: argparse.ArgumentParser) -> None:
+    surface = parser.add_argument_group("the MCP surface (what the agent reads on every turn)")
+    surface.add_argument(
+        "--mcp-tools",
+        choices=["code", "py-code-mode", "full"],
+        default=os.environ.get("CODEMODE_MCP_TOOLS", "code"),
+        help="which tools to offer: code (run_code and search; everything else from code, the default), "
+        "py-code-mode (its 0.16 tools and text results) or full (every operation as a tool); "
+        "default: $CODEMODE_MCP_TOOLS, else code",
+    )
+    surface.add_argument(
+        "--enable-tool", action="append", default=[], metavar="NAME", help="also offer this tool of full (repeat)"
+    )
+    surface.add_argument(
+        "--disable-tool", action="append", default=[], metavar="NAME", help="do not offer this tool (repeat)"
+    )
 
 
 def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
