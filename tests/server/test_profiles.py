@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -177,3 +179,15 @@ async def test_every_full_tool_has_a_way_from_code_documented(code_client: Clien
         assert method in described
     full = await call(code_client, "run_code", code="help(session)")  # help() works on the namespace
     assert full["stdout"].count("def ") == 0 and "snapshot(self)" in full["stdout"]
+
+
+def test_the_command_line_refuses_an_unknown_tool_name_before_it_starts(workspace: Path):
+    command = [sys.executable, "-m", "codemode", "--base", str(workspace), "--disable-tool", "nope"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "unknown MCP tool 'nope': the tools are" in done.stderr
+
+
+def test_py_code_mode_executors_that_do_not_exist_here_name_the_sandbox_instead(workspace: Path):
+    command = [sys.executable, "-m", "codemode", "--base", str(workspace), "--executor", "container"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "bubblewrap" in done.stderr and "--sandbox bwrap" in done.stderr

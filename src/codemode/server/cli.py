@@ -130,6 +130,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(check(argv[1:]))
     parser = build_parser()
     _, settings = parse_settings(parser, argv)
+    if settings.enable_tools or settings.disable_tools:  # the tools are imported only when a name needs checking
+        from codemode.server.profiles import check_tool_names
+
+        try:
+            check_tool_names(settings.enable_tools + settings.disable_tools)
+        except CodemodeError as exc:
+            parser.error(str(exc))
     if settings.transport == "http":
         from codemode.server.http import check_exposure
 
