@@ -12,14 +12,17 @@ from typing import Annotated, Any, ParamSpec, TypeVar, cast
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, ContentBlock, TextContent
+from mcp_types import CallToolResult, ContentBlock, InputRequiredResult, TextContent
 from pydantic import BaseModel, Field
 
 from codemode.errors import CodemodeError
+from codemode.models import ExecutionResult
+from codemode.server.approvals import eliciting, uses_input_required
 from codemode.server.paused_runs import PausedRuns
 from codemode.server.registry import SessionRegistry
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
-from codemode.session.progress import LineProgress, Report
+from codemode.session.javascript import Language
+from codemode.session.progress import LineProgress, Report, run_progress
 from codemode.session.session import Session
 from codemode.workspace.workspace import Workspace
 
@@ -105,6 +108,24 @@ def _progress_requested(ctx: Context) -> bool:
     outbound = getattr(ctx.request_context.session, "_request_outbound", None)
     dispatch = getattr(outbound, "_inner", outbound)
     return getattr(dispatch, "_on_progress", None) is not None or getattr(dispatch, "_progress_token", None) is not None
+
+
+async def run_asking(
+    ctx: Context, current: Session, code: str, timeout: Any, language: Language, report: Report | None
+) -> ExecutionResult | InputRequiredResult:
+    """Run ``code`` for this request, its tool calls' approvals asked of this request's client.
+
+    Handshake era: asked mid-call by elicitation. 2026-07-28: the run waits in the server's task
+    group, and a question ends this call with an ``InputRequiredResult`` (see ``paused_runs``).
+    ``report``: progress for the run (elapsed time, latest output), if the client asked for it.
+    """
+    app = state(ctx)
+    if uses_input_required(ctx):
+        return await app.paused_runs.run(ctx, current, code, timeout, language, report, app.registry.start_soon)
+    if report is None:
+        return await current.run(code, timeout, language=language, approver=eliciting(ctx))
+    async with run_progress(report) as on_output:
+        return await current.run(code, timeout, on_output=on_output, language=language, approver=eliciting(ctx))
 
 
 def uv_progress(ctx: Context) -> LineProgress:

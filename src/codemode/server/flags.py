@@ -80,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--base", type=Path, default=Path("."), help="workspace directory (default: .)")
     add(
         "--executor",
-        choices=["subprocess", "inprocess"],
+        choices=["subprocess", "inprocess", "in-process", "container", "deno-sandbox"],
         default="subprocess",
-        help="where code runs: a worker process (default) or the server itself (unsafe: trusted code only)",
+        help="where code runs: a worker process (default) or the server itself (inprocess, py-code-mode's "
+        "in-process: unsafe, trusted code only); py-code-mode's container and deno-sandbox are refused: "
+        "here the worker is confined by bubblewrap (--sandbox)",
     )
     add("--timeout", type=_seconds, default=30.0, help="default seconds per run_code; 'none' = no limit (30)")
     add(
@@ -114,13 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
         "package's code on this host as this user, outside the sandbox: only with a trusted index",
     )
     add("--extra-dep", action="append", default=[], metavar="REQUIREMENT", help="a package beyond requirements.txt")
-    add("--python-version", help="Python of the session venvs, e.g. 3.12 (default: the server's)")
+    add(
+        "--python-version",
+        "--subprocess-python-version",
+        help="Python of the session venvs, e.g. 3.12 (default: the server's)",
+    )
+    add("--subprocess-venv-path", help=argparse.SUPPRESS)  # py-code-mode's: refused with the reason
+    add("--subprocess-no-cache-venv", action="store_true", help=argparse.SUPPRESS)  # likewise
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], default="INFO")
-    _add_sandbox_flags(parser)
-    _add_storage_flags(parser)
-    _add_http_flags(parser)
-    _add_session_flags(parser)
-    _add_approval_flags(parser)
+    for add_group in _FLAG_GROUPS:  # in this order in --help and the configuration reference
+        add_group(parser)
     return parser
 
 
@@ -146,6 +151,24 @@ def _add_approval_flags(parser: argparse.ArgumentParser) -> None:
         help="seconds to wait for the answer to an approval question before the call is refused; the wait "
         "counts toward the run's timeout; 'none' = as long as the run lasts "
         f"({DEFAULT_APPROVAL_TIMEOUT:g})",
+    )
+
+
+def _add_surface_flags(parser: argparse.ArgumentParser) -> None:
+    surface = parser.add_argument_group("the MCP surface (what the agent reads on every turn)")
+    surface.add_argument(
+        "--mcp-tools",
+        choices=["code", "py-code-mode", "full"],
+        default=os.environ.get("CODEMODE_MCP_TOOLS", "code"),
+        help="which tools to offer: code (run_code and search; everything else from code, the default), "
+        "py-code-mode (its 0.16 tools and text results) or full (every operation as a tool); "
+        "default: $CODEMODE_MCP_TOOLS, else code",
+    )
+    surface.add_argument(
+        "--enable-tool", action="append", default=[], metavar="NAME", help="also offer this tool of full (repeat)"
+    )
+    surface.add_argument(
+        "--disable-tool", action="append", default=[], metavar="NAME", help="do not offer this tool (repeat)"
     )
 
 
@@ -317,3 +340,13 @@ def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
         help="bytes of a picture run_code returns, e.g. 1M; larger ones shrink, the original is linked (1M)",
     )
     add("--max-snapshot-size", type=_bounded_size, default=256 * 1024**2, help="largest snapshot of a session (256M)")
+
+
+_FLAG_GROUPS = (
+    _add_sandbox_flags,
+    _add_surface_flags,
+    _add_storage_flags,
+    _add_http_flags,
+    _add_session_flags,
+    _add_approval_flags,
+)

@@ -12,22 +12,21 @@ from pydantic import BaseModel, Field
 from codemode.errors import InvalidArgument
 from codemode.models import ExecutionResult, SessionInfo
 from codemode.server import render
-from codemode.server.approvals import eliciting, uses_input_required
 from codemode.server.context import (
     SessionId,
     principal,
     progress_reporter,
     rendered,
     result,
+    run_asking,
     session,
     state,
     tool_errors,
 )
 from codemode.server.registry import SessionSummary
 from codemode.server.settings import ServerSettings
-from codemode.server.toolset import CREATE, DESTROY, READ, ToolDef
+from codemode.server.toolset import CREATE, DESTROY, READ, ToolDef, without_parameters
 from codemode.session.javascript import Language
-from codemode.session.progress import run_progress
 from codemode.session.session import DEFAULT
 
 
@@ -90,27 +89,35 @@ async def run_code(
     On a timeout the code is interrupted and the variables survive; state_lost in the result says
     when they did not. language="javascript" runs JavaScript instead (when Node.js is installed).
     """
+    return await _run(ctx, code, timeout, session_id, language)
+
+
+@tool_errors
+async def run_code_compact(
+    code: Annotated[str, Field(description="Python source.")],
+    ctx: Context,
+    timeout: Annotated[float | None, Field(description="Seconds; omit for the default.")] = None,
+    session_id: Annotated[str | None, Field(description="From open_session; omit for your default session.")] = None,
+    language: Annotated[Language, Field(description="Or 'javascript' (Node.js).")] = "python",
+) -> Annotated[CallToolResult, ExecutionResult] | InputRequiredResult:
+    """Run Python in your persistent session: variables, imports and top-level await persist.
+    Predefined: tools, workflows, artifacts, deps, session; help(x) on any; search finds what exists.
+    Returns output, the last expression's value, or the error."""
+    return await _run(ctx, code, timeout, session_id, language)
+
+
+async def _run(
+    ctx: Context, code: str, timeout: float | None, session_id: str | None, language: Language
+) -> CallToolResult | InputRequiredResult:
     limit = _effective_timeout(state(ctx).settings, timeout)
     current = await session(ctx, session_id)
     limit_or_default = DEFAULT if limit is None else limit
-    report = progress_reporter(ctx)
-    if uses_input_required(ctx):  # 2026-07-28: approvals go out as InputRequiredResult, the run waits for them
-        app = state(ctx)
-        paused = await app.paused_runs.run(
-            ctx, current, code, limit_or_default, language, report, app.registry.start_soon
-        )
-        if isinstance(paused, InputRequiredResult):
-            return paused
-        outcome = paused
-    elif report is None:  # handshake era: approvals are asked mid-call, by elicitation
-        outcome = await current.run(code, limit_or_default, language=language, approver=eliciting(ctx))
-    else:  # the client asked for progress: elapsed time and the latest output, while the code runs
-        async with run_progress(report) as on_output:
-            outcome = await current.run(
-                code, limit_or_default, on_output=on_output, language=language, approver=eliciting(ctx)
-            )
+    outcome = await run_asking(ctx, current, code, limit_or_default, language, progress_reporter(ctx))
+    if isinstance(outcome, InputRequiredResult):  # 2026-07-28: a tool call of the run waits for an approval
+        return outcome
     # Code that raised is a failed call for the model (isError), with the full result attached.
-    text = render.execution(outcome)
+    several = state(ctx).settings.transport == "http" and session_id is None  # which session answered?
+    text = render.execution(outcome, name_session=several)
     return rendered(outcome, text, is_error=not outcome.is_ok, extra=render.pictures(outcome))
 
 
@@ -188,12 +195,10 @@ async def list_sessions(
     return result(listed)
 
 
+_RUN = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
+
 SESSION_TOOLS = (
-    ToolDef(
-        run_code,
-        title="Run Python code",
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True),
-    ),
+    ToolDef(run_code, title="Run Python code", annotations=_RUN),
     ToolDef(
         reset_session,
         title="Reset the session",
@@ -202,6 +207,25 @@ SESSION_TOOLS = (
     ToolDef(session_info, title="Describe the session", annotations=READ),
 )
 
+
+CODE_RUN_TOOLS = {
+    False: (ToolDef(without_parameters(run_code_compact, "session_id"), "Run Python code", _RUN, name="run_code"),),
+    True: (ToolDef(run_code_compact, "Run Python code", _RUN, name="run_code"),),
+}
+"""The code profile's run_code, by whether it serves HTTP: over stdio there is one session, so no session_id."""
+
+CODE_HANDLE_TOOLS = (
+    ToolDef(
+        without_parameters(open_session, "labels"),
+        "Open a session",
+        CREATE,
+        name="open_session",
+        description="Open a session; pass its session_id to run_code. With a name: your session of that name "
+        "(running, else resumed from its last save, else new).",
+    ),
+    ToolDef(close_session, "Close a session", DESTROY, description="Close a session (a named one is saved first)."),
+)
+"""The code profile's session handles (HTTP only): labels and the rest are reached from code (session.*)."""
 
 SESSION_HANDLE_TOOLS = (
     ToolDef(open_session, title="Open a session", annotations=CREATE),

@@ -14,7 +14,7 @@ import functools
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any, Self
 import anyio
 import anyio.to_thread
 
-from codemode.errors import SessionClosed
+from codemode.errors import CodemodeError, SessionClosed
 from codemode.executors.base import Executor, OutputCallback
 from codemode.executors.procstat import process_usage
 from codemode.images import ImageStore
@@ -50,9 +50,9 @@ from codemode.session.setup import (
 from codemode.session.state import SessionSnapshots
 from codemode.session.venv import SessionVenv
 from codemode.storage.base import Storage
-from codemode.tools.approval import ApprovalGate
-from codemode.tools.middleware import Approver, ToolChain, ToolMiddleware, check_middleware
-from codemode.workspace.host import HostApi
+from codemode.tools.approval import session_chain
+from codemode.tools.middleware import Approver, ToolMiddleware
+from codemode.workspace.host import Handler, HostApi
 from codemode.workspace.quota import StorageQuota
 from codemode.workspace.workspace import Workspace
 
@@ -79,7 +79,6 @@ class SessionCore:
         tool_middleware: Sequence[ToolMiddleware] | None = None,
     ) -> None:
         self._limits = limits or ExecutionLimits()
-        middleware = check_middleware(tool_middleware)
         callbacks_ = CallbackSet(callbacks)
         confinement = sandbox_config(sandbox)
         if executor is None or isinstance(executor, str):
@@ -108,9 +107,7 @@ class SessionCore:
         self._started = False
         self._closed = False
         self._start_lock = anyio.Lock()
-        if not any(isinstance(item, ApprovalGate) for item in middleware):
-            middleware.append(ApprovalGate())  # innermost: a YAML `approval: required` holds in every session
-        self.tool_chain = ToolChain(middleware, self.session_id)
+        self.tool_chain = session_chain(tool_middleware, self.session_id)
         """The middleware around the code's tool calls (``tool_middleware``, then the approval gate)."""
         # The parts the session is composed of: each knows only what it is given here.
         self._runner = Runner(executor, callbacks_, self.start, self.touch, self._check_open, self.tool_chain)
@@ -119,6 +116,8 @@ class SessionCore:
         self.directory = SessionDirectory(executor, self._limits, self.start)
         """The session's working directory: its files, commands and archive (the file methods use it)."""
         self._snapshots = SessionSnapshots(executor, self._limits, self.directory, self._runner.turn)
+        self._after_run: list[tuple[str, Callable[[], Awaitable[str]]]] = []
+        self._host.add(self._code_calls())
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -196,11 +195,39 @@ class SessionCore:
         without one, such calls are refused. Time spent waiting for an answer counts toward ``timeout``.
         """
         limit = resolve_timeout(timeout, self.default_timeout, self._limits.max_timeout)
-        result = await self._runner.run(code, limit, on_output, language, approver)
+        try:
+            result = await self._runner.run(code, limit, on_output, language, approver)
+        except BaseException:
+            self._after_run.clear()  # the run did not end as a run: what it asked for is not done
+            raise
+        result.notes += await self._run_deferred()
         result.session_id = self.session_id
         result.notes += self.images.keep_originals(result.images)
         self.history.record(code, result)
         return result
+
+    def after_run(self, what: str, operation: Callable[[], Awaitable[str]]) -> None:
+        """Do ``operation`` when the current run ends: code asked for what needs the worker idle (a
+        snapshot, a reset). Its answer, or why ``what`` failed, becomes a note of the run's result."""
+        self._after_run.append((what, operation))
+
+    async def _run_deferred(self) -> list[str]:
+        notes = []
+        while self._after_run:
+            what, operation = self._after_run.pop(0)
+            try:
+                notes.append(await operation())
+            except CodemodeError as exc:
+                notes.append(f"{what} failed: {exc}")
+        return notes
+
+    def _code_calls(self) -> dict[str, Handler]:
+        """The host calls of code's ``session`` namespace (see :class:`~codemode.Session`)."""
+        return {}
+
+    def add_host_calls(self, calls: Mapping[str, Handler]) -> None:
+        """More calls code may make: the server adds its principal's sessions (``sessions.*``)."""
+        self._host.add(calls)
 
     def lost_before_start(self, note: str) -> None:
         """This session replaces one whose state is gone: its first run says so (``state_lost`` and ``note``)."""

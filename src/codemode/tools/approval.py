@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 
 from codemode.errors import ApprovalDenied, InvalidArgument
-from codemode.tools.middleware import CallNext, ToolCallContext
+from codemode.tools.middleware import CallNext, ToolCallContext, ToolChain, check_middleware
 from codemode.tools.spec import CliToolSpec, HttpToolSpec, McpToolSpec
 
 DEFAULT_APPROVAL_TIMEOUT = 300.0
@@ -137,6 +137,18 @@ class ApprovalGate:
             raise ApprovalDenied(f"the approval request for {name} was declined; the call was not made", "declined")
 
 
+def session_chain(tool_middleware: object, session_id: str) -> ToolChain:
+    """A session's chain: its ``tool_middleware`` (checked), then an :class:`ApprovalGate` unless it has one.
+
+    Innermost, the gate sees the arguments the call will really get; and with it, a YAML
+    ``approval: required`` holds in every session.
+    """
+    middleware = check_middleware(tool_middleware)
+    if not any(isinstance(item, ApprovalGate) for item in middleware):
+        middleware.append(ApprovalGate())
+    return ToolChain(middleware, session_id)
+
+
 def question(context: ToolCallContext, reason: str, limit: int = ARGUMENTS_SHOWN) -> str:
     """The approval question: which tool, with which arguments (compact JSON, at most ``limit`` characters)."""
     shown: dict[str, Any] = dict(context.args)
@@ -171,5 +183,6 @@ __all__ = [
     "check_patterns",
     "matching_pattern",
     "question",
+    "session_chain",
     "spec_approval",
 ]
