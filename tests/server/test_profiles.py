@@ -191,3 +191,13 @@ def test_py_code_mode_executors_that_do_not_exist_here_name_the_sandbox_instead(
     command = [sys.executable, "-m", "codemode", "--base", str(workspace), "--executor", "container"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert done.returncode == 2 and "bubblewrap" in done.stderr and "--sandbox bwrap" in done.stderr
+
+
+async def test_over_http_a_run_in_the_default_session_names_it_and_a_slow_run_its_time(workspace: Path):
+    settings = ServerSettings(base=workspace, timeout=20, mcp_tools="code", transport="http", eager_start=False)
+    async with Client(create_server(settings)) as client:
+        ran = await client.call_tool("run_code", {"code": "import time; time.sleep(1.1); 1"})
+        session_id = ran.structured_content["session_id"]  # type: ignore[index]
+        assert text_of(ran) == f"1\n[took 1.1 s]\n[session {session_id}]"
+        named = await client.call_tool("run_code", {"code": "2", "session_id": session_id})
+        assert text_of(named) == "2"  # the caller named it: no need to say it

@@ -101,31 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=2.0,
         help="seconds interrupted code gets to stop before its worker is replaced (2)",
     )
-    add(
-        "--sync-deps",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="install the configured packages when a session starts (default: no; py-code-mode's "
-        "--no-sync-deps is accepted)",
-    )
-    add("--no-runtime-deps", action="store_true", help="refuse to add/remove packages at runtime; hide those tools")
-    add(
-        "--allow-source-builds",
-        action="store_true",
-        help="let package installs build source distributions (default: wheels only); a build runs the "
-        "package's code on this host as this user, outside the sandbox: only with a trusted index",
-    )
-    add("--extra-dep", action="append", default=[], metavar="REQUIREMENT", help="a package beyond requirements.txt")
-    add(
-        "--python-version",
-        "--subprocess-python-version",
-        help="Python of the session venvs, e.g. 3.12 (default: the server's)",
-    )
-    add("--subprocess-venv-path", help=argparse.SUPPRESS)  # py-code-mode's: refused with the reason
-    add("--subprocess-no-cache-venv", action="store_true", help=argparse.SUPPRESS)  # likewise
     add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], default="INFO")
-    for add_group in _FLAG_GROUPS:  # in this order in --help and the configuration reference
-        add_group(parser)
+    _add_packages_flags(parser)
+    _add_sandbox_flags(parser)
+    _add_surface_flags(parser)
+    _add_storage_flags(parser)
+    _add_http_flags(parser)
+    _add_session_flags(parser)
+    _add_approval_flags(parser)
     return parser
 
 
@@ -152,6 +135,36 @@ def _add_approval_flags(parser: argparse.ArgumentParser) -> None:
         "counts toward the run's timeout; 'none' = as long as the run lasts "
         f"({DEFAULT_APPROVAL_TIMEOUT:g})",
     )
+
+
+def _add_packages_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("packages (the session venvs)")
+    group.add_argument(
+        "--sync-deps",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="install the configured packages when a session starts (default: no; py-code-mode's "
+        "--no-sync-deps is accepted)",
+    )
+    group.add_argument(
+        "--no-runtime-deps", action="store_true", help="refuse to add/remove packages at runtime; hide those tools"
+    )
+    group.add_argument(
+        "--allow-source-builds",
+        action="store_true",
+        help="let package installs build source distributions (default: wheels only); a build runs the "
+        "package's code on this host as this user, outside the sandbox: only with a trusted index",
+    )
+    group.add_argument(
+        "--extra-dep", action="append", default=[], metavar="REQUIREMENT", help="a package beyond requirements.txt"
+    )
+    group.add_argument(
+        "--python-version",
+        "--subprocess-python-version",
+        help="Python of the session venvs, e.g. 3.12 (default: the server's)",
+    )
+    group.add_argument("--subprocess-venv-path", help=argparse.SUPPRESS)  # py-code-mode's: refused with the reason
+    group.add_argument("--subprocess-no-cache-venv", action="store_true", help=argparse.SUPPRESS)  # likewise
 
 
 def _add_surface_flags(parser: argparse.ArgumentParser) -> None:
@@ -340,13 +353,3 @@ def _add_sandbox_flags(parser: argparse.ArgumentParser) -> None:
         help="bytes of a picture run_code returns, e.g. 1M; larger ones shrink, the original is linked (1M)",
     )
     add("--max-snapshot-size", type=_bounded_size, default=256 * 1024**2, help="largest snapshot of a session (256M)")
-
-
-_FLAG_GROUPS = (
-    _add_sandbox_flags,
-    _add_surface_flags,
-    _add_storage_flags,
-    _add_http_flags,
-    _add_session_flags,
-    _add_approval_flags,
-)
