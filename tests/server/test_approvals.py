@@ -169,6 +169,19 @@ async def test_every_way_to_reach_the_tool_is_asked_about(workspace: Path, era: 
 
 
 @pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize("profile", ["code", "py-code-mode"])
+async def test_run_code_of_every_profile_asks(workspace: Path, era: str, profile: str):
+    """The other tests call the full profile's run_code (the tests' default); the others' ask too."""
+    write_marker_tool(workspace)
+    marker = workspace / "out.txt"
+    asker = Asker("decline")
+    async with _client(workspace, era, asker, require_approval=["marker.write"], mcp_tools=profile) as client:
+        outcome = await client.call_tool("run_code", {"code": _write(marker)})
+    assert "ApprovalDenied: the client declined the call marker.write" in outcome.content[0].text  # type: ignore[union-attr]
+    assert len(asker.questions) == 1 and not marker.exists()
+
+
+@pytest.mark.parametrize("era", ERAS)
 async def test_no_answer_in_time_refuses_the_call(workspace: Path, era: str):
     write_marker_tool(workspace, "approval: required\n")
     marker = workspace / "out.txt"
