@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver import Context
 from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitRequest, ElicitRequestFormParams, ElicitResult
@@ -34,23 +35,13 @@ INPUT_REQUIRED_VERSION = "2026-07-28"
 
 
 class ApprovalAnswer(BaseModel):
-    """The form an approval question shows: one yes/no."""
+    """Allow this one tool call?"""
 
     approve: bool = Field(title="Allow this call", description="true lets this one tool call run; false refuses it.")
 
 
-APPROVAL_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "approve": {
-            "type": "boolean",
-            "title": "Allow this call",
-            "description": "true lets this one tool call run; false refuses it.",
-        }
-    },
-    "required": ["approve"],
-}
-"""``ApprovalAnswer`` as an elicitation's requested schema (for the 2026-07-28 flow, which builds its request)."""
+APPROVAL_SCHEMA: dict[str, Any] = render_elicitation_schema(ApprovalAnswer)
+"""The form as an elicitation's requested schema, as ``ctx.elicit`` would render it."""
 
 
 def uses_input_required(ctx: Context) -> bool:
