@@ -170,7 +170,7 @@ class Worker:
         )
         self.live = output.LiveOutput(self.channel, (self.stdout, self.stderr), self._flush_output)
         self.interp = interpreter.Interpreter(
-            {**namespaces.build(self.channel.call), **self.display.names()},
+            {**namespaces.build(self.channel.call, self.display.display), **self.display.names()},
             value_cap=config["value_cap"],
             traceback_cap=config["traceback_cap"],
         )
