@@ -14,7 +14,7 @@ import functools
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any, Self
 import anyio
 import anyio.to_thread
 
-from codemode.errors import SessionClosed
+from codemode.errors import InvalidArgument, SessionClosed
 from codemode.executors.base import Executor, OutputCallback
 from codemode.executors.procstat import process_usage
 from codemode.images import ImageStore
@@ -43,6 +43,7 @@ from codemode.session.setup import (
     check_executor,
     check_storage,
     make_executor,
+    mcp_config_paths,
     resolve_timeout,
     sandbox_config,
     session_workspace,
@@ -74,6 +75,7 @@ class SessionCore:
         history: HistoryLimits | None = None,
         callbacks: Iterable[Callback | Mapping[str, Any]] | None = None,
         quota: StorageQuota | None = None,
+        mcp_config: Sequence[str | Path] | str | Path | None = None,
     ) -> None:
         self._limits = limits or ExecutionLimits()
         callbacks_ = CallbackSet(callbacks)
@@ -83,8 +85,10 @@ class SessionCore:
         check_executor(executor)
         config = getattr(executor, "config", None)
         self._temporary_venvs: Path | None = None  # removed on close
+        if workspace is not None and mcp_config:
+            raise InvalidArgument("mcp_config belongs to the workspace: give it to Workspace(...), or no workspace")
         if workspace is None:
-            options = replace(WorkspaceOptions.of_config(config), quota=quota)
+            options = replace(WorkspaceOptions.of_config(config), quota=quota, mcp_config=mcp_config_paths(mcp_config))
             workspace, self._temporary_venvs = session_workspace(check_storage(storage), executor, confinement, options)
         self.workspace = workspace
         self._executor = executor

@@ -26,6 +26,7 @@ from codemode.session.setup import (
     DEFAULT,
     ExecutorName,
     WorkspaceOptions,
+    mcp_config_paths,
     on_base,
     resolve_timeout,
     sandbox_config,
@@ -62,6 +63,7 @@ class Session(SessionCore):
         sandbox: SandboxMode | SandboxConfig = "auto",
         allow_source_builds: bool = False,
         quota: StorageQuota | None = None,
+        mcp_config: Sequence[str | Path] | str | Path | None = None,
     ) -> Session:
         """A session on workspace ``base``: its ``tools/``, ``workflows/``, ``artifacts/``, ``requirements.txt``.
 
@@ -70,6 +72,8 @@ class Session(SessionCore):
         the variables passed through (to the worker and to tools; an executor object's own ``sandbox`` does).
         ``allow_source_builds``: installs may build source distributions, which runs the package's
         code on this host, outside the sandbox (default: wheels only). ``quota``: what code may store.
+        ``mcp_config``: ``mcpServers`` / ``servers`` JSON files (Claude Desktop, Cursor, VS Code) whose MCP
+        servers become tools, ``tools.<server>.<tool>(...)``; a file that cannot be used raises ``InvalidArgument``.
         """
         limits = limits or ExecutionLimits()
         options = WorkspaceOptions(  # the working directory is the storage's, base
@@ -79,6 +83,7 @@ class Session(SessionCore):
             python=python_version,
             cache_venv=cache_venv,
             quota=quota,
+            mcp_config=mcp_config_paths(mcp_config),
         )
         executor, workspace, temporary = on_base(base, executor, limits, sandbox_config(sandbox), options)
         session = cls(executor=executor, workspace=workspace, timeout=timeout, limits=limits, name=name)
