@@ -165,7 +165,7 @@ def _add_tool_flags(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="PATH",
-        help="an MCP client's JSON config whose servers become tools, tools.<server>.<tool>(...): "
+        help="an MCP client's JSON config whose servers become tools (tools.SERVER.TOOL(...) in code): "
         '"mcpServers" (Claude Desktop, Cursor, .mcp.json) or "servers" (VS Code\'s mcp.json), with stdio '
         "(command, args, env, cwd) and HTTP (url, headers, type http or sse) servers. Each connects on first "
         "use, with the tools' allow-list environment plus its env (${VAR} reads this server's). Repeat for "
