@@ -186,3 +186,11 @@ def test_a_config_that_cannot_be_used_is_refused_when_the_session_is_made(worksp
     broken = mcp_config(tmp_path / "broken.json", {"x": {"type": "grpc", "url": "http://x"}})
     with pytest.raises(InvalidArgument, match=r"broken.json: server 'x': unknown type 'grpc'"):
         Session.from_base(workspace, mcp_config=broken)
+
+
+async def test_calling_the_server_itself_says_to_call_one_of_its_tools(session: Session):
+    result = await session.run("tools.notebook()")
+    assert result.error_info is not None and result.error_info.type == "ToolNotFound"
+    assert "MCP server 'notebook' is not called itself: call tools.notebook.<tool>(...); it has: create-note" in (
+        result.error_info.message
+    )

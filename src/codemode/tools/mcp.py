@@ -93,9 +93,12 @@ class McpServerTool:
         tools = {item.name: item for item in await self.list_tools()}
         name = _resolve(tool, tools)
         if name is None:
-            raise ToolNotFound(
-                f"MCP server {self.spec.name!r} has no tool {tool!r}; it has: {', '.join(tools) or 'none'}"
+            what = (
+                f"has no tool {tool!r}"
+                if tool is not None
+                else f"is not called itself: call tools.{python_name(self.spec.name)}.<tool>(...)"
             )
+            raise ToolNotFound(f"MCP server {self.spec.name!r} {what}; it has: {', '.join(tools) or 'none'}")
         arguments = _arguments(f"{self.spec.name}.{name}", tools[name].input_schema, args)
         client = await self._connected()
         result = await self._guard(client.call_tool(name, arguments, read_timeout_seconds=self.spec.timeout))
