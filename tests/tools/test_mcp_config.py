@@ -111,6 +111,7 @@ def test_cwd_is_relative_to_the_file_and_vs_code_variables_are_read(tmp_path: Pa
         ({"x": {"command": "npx", "env": {"BAD-NAME": "1"}}}, "server 'x': env: 'BAD-NAME' is not an environment"),
         ({"x": {"command": "npx", "envFile": ".env"}}, "server 'x': 'envFile' is not supported"),
         ({"x": {"url": "http://x", "headers": {"A": "${input:token}"}}}, "VS Code input variables"),
+        ({"x": {"type": "sse", "url": "localhost:8000/sse"}}, "server 'x': 'url' must be an http:// or https:// URL"),
     ],
 )
 def test_a_server_that_cannot_work_is_named_with_its_file_and_what_is_wrong(servers: dict[str, Any], message: str):

@@ -152,8 +152,11 @@ def _http_fields(entry: dict[str, Any]) -> dict[str, Any]:
     headers = entry.get("headers", {})
     if not isinstance(headers, dict):
         raise ValueError("'headers' must be an object of header names and values")
+    url = _text(entry["url"], "url")
+    if not url.startswith(("http://", "https://", "${")):
+        raise ValueError(f"'url' must be an http:// or https:// URL, not {url[:80]!r}")
     return {
-        "url": _text(entry["url"], "url"),
+        "url": url,
         "headers": {str(name): _text(value, f"headers.{name}") for name, value in headers.items()},
     }
 
