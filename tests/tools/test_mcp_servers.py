@@ -15,6 +15,7 @@ import pytest
 from codemode import Session
 from codemode.errors import InvalidArgument
 from codemode.search.embeddings import Embedder
+from codemode.storage.file import FileStorage
 from tests.search.test_semantic import embedder  # noqa: F401 - the fixture: the model, or a skip saying why
 from tests.tools.conftest import mcp_config, upstream_stdio
 
@@ -194,3 +195,14 @@ async def test_calling_the_server_itself_says_to_call_one_of_its_tools(session: 
     assert "MCP server 'notebook' is not called itself: call tools.notebook.<tool>(...); it has: create-note" in (
         result.error_info.message
     )
+
+
+async def test_a_session_made_on_a_storage_takes_mcp_config_too(workspace: Path, config: Path):
+    async with Session(storage=FileStorage(workspace), mcp_config=str(config)) as session:
+        assert await value(session, "tools.notebook.add(a=20, b=22)") == 42
+
+
+async def test_mcp_config_with_a_workspace_of_ones_own_is_refused(workspace: Path, config: Path):
+    async with Session.from_base(workspace) as owner:
+        with pytest.raises(InvalidArgument, match="mcp_config belongs to the workspace"):
+            Session(workspace=owner.workspace, mcp_config=[config])
