@@ -5,7 +5,8 @@ host through ``call(method, params)``, which the executor supplies: a socket RPC
 in the worker, a hop to the event loop in the in-process executor. The host owns
 storage and adapters, so what one client saves is visible to every session at once.
 Workflows are the exception: their code is fetched from the host but runs here,
-in the session, where it can use the same namespaces.
+in the session, where it can use the same namespaces. ``tools`` is in
+``tool_namespace.py``: its functions carry signatures.
 """
 
 from __future__ import annotations
