@@ -20,6 +20,8 @@ from codemode.storage.redis import RedisStorage
 # Session venvs go to a cache of this test run, not the user's ~/.cache/codemode.
 os.environ.setdefault("CODEMODE_CACHE_DIR", tempfile.mkdtemp(prefix="codemode-test-cache-"))
 os.environ.setdefault("CODEMODE_STATE_DIR", tempfile.mkdtemp(prefix="codemode-test-state-"))
+# Most tests exercise one MCP tool each, which the full profile offers; the code profile's own tests ask for it.
+os.environ.setdefault("CODEMODE_MCP_TOOLS", "full")
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from codemode.server import ServerSettings, create_server
 def server_command(workspace: Path, *flags: str) -> StdioServerParameters:
     """``codemode-mcp`` as a user's MCP client starts it (through the same CLI)."""
     return StdioServerParameters(
-        command=sys.executable, args=["-m", "codemode", "--base", str(workspace), "--log-level", "WARNING", *flags]
+        command=sys.executable,
+        args=["-m", "codemode", "--base", str(workspace), "--log-level", "WARNING", "--mcp-tools", "full", *flags],
     )
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 
 
 def _server(workspace: Path, level: str) -> StdioServerParameters:
-    args = ["-m", "codemode", "--base", str(workspace), "--log-level", level]
+    args = ["-m", "codemode", "--base", str(workspace), "--log-level", level, "--mcp-tools", "full"]
     return StdioServerParameters(command=sys.executable, args=args)
 
 

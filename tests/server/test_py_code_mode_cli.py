@@ -80,7 +80,9 @@ async def test_a_py_code_mode_command_line_and_workspace_work_over_mcp(tmp_path:
     (tools / "say-it.yaml").write_text(TOOL)
     flags = ["--storage", str(data), "--tools", str(tools), "--no-sync-deps", "--timeout", "30"]
     command = StdioServerParameters(
-        command=sys.executable, args=["-m", "codemode", *flags, "--log-level", "WARNING"], cwd=str(tmp_path)
+        command=sys.executable,
+        args=["-m", "codemode", *flags, "--log-level", "WARNING", "--mcp-tools", "full"],
+        cwd=str(tmp_path),
     )
     async with Client(command, mode="legacy") as client:
         listed = await client.call_tool("list_tools", {})

@@ -98,7 +98,9 @@ async def test_a_py_code_mode_command_line_and_skills_folder_are_seen_by_the_ski
     tools.mkdir()
     flags = ["--storage", str(storage), "--tools", str(tools), "--no-sync-deps"]
     command = StdioServerParameters(
-        command=sys.executable, args=["-m", "codemode", *flags, "--log-level", "WARNING"], cwd=str(tmp_path)
+        command=sys.executable,
+        args=["-m", "codemode", *flags, "--log-level", "WARNING", "--mcp-tools", "full"],
+        cwd=str(tmp_path),
     )
     async with Client(command, mode="legacy") as client:
         listed = json.loads(text_of(await client.call_tool("list_skills", {})))

@@ -149,7 +149,7 @@ async def test_the_tool_names_are_the_contract(client: Client):
     names = {tool.name for tool in (await client.list_tools()).tools}
     assert names == {
         "run_code", "reset_session", "session_info", "open_session", "close_session", "list_sessions",
-        "list_tools", "search_tools",
+        "search", "list_tools", "search_tools",
         "list_workflows", "search_workflows", "get_workflow", "add_workflow", "remove_workflow",
         "list_skills", "search_skills", "get_skill", "create_skill", "delete_skill",
         "list_artifacts", "save_artifact", "load_artifact", "delete_artifact",
@@ -183,11 +183,11 @@ async def test_every_tool_but_run_code_answers_its_structured_content_as_compact
         assert text_of(answer) == json.dumps(answer.structured_content, ensure_ascii=False, separators=(",", ":"))
 
 
-async def test_run_code_text_carries_every_field(client: Client):
+async def test_run_code_text_carries_the_output_then_the_error_once(client: Client):
     answer = await client.call_tool("run_code", {"code": "print('out')\nx = 1\nraise ValueError('bad input')"})
     text = text_of(answer)
-    session_id = answer.structured_content["session_id"]  # type: ignore[index]
-    assert f"session {session_id}" in text and "error: ValueError: bad input" in text
-    assert "--- stdout ---\nout" in text and "--- traceback ---" in text and "line 3" in text
+    assert text.startswith("out\nTraceback") and text.endswith("ValueError: bad input") and "line 3" in text
+    assert text.count("ValueError: bad input") == 1 and "session" not in text  # one session over stdio: no id
+    assert answer.structured_content["error"] == "ValueError: bad input"  # type: ignore[index]
     value = await client.call_tool("run_code", {"code": "(1, 'a')"})
-    assert "--- value ---\n(1, 'a')" in text_of(value)
+    assert text_of(value) == "(1, 'a')"

@@ -115,9 +115,21 @@ def test_an_executor_of_the_wrong_type_is_refused(workspace: Path):
         Session(FileStorage(workspace), executor=123)  # type: ignore[arg-type]
 
 
-def test_a_session_without_storage_is_refused():
-    with pytest.raises(TypeError, match="Session needs a storage"):
-        Session(storage=None)
+async def test_a_session_without_storage_runs_on_an_ephemeral_workspace():
+    async with Session() as session:
+        await session.run("artifacts.save('note', 'kept while the session lives')")
+        assert await session.load_artifact("note") == "kept while the session lives"
+        assert session.storage.location == "memory"
+    async with Session() as other:  # nothing is shared: each ephemeral workspace is its own
+        assert await other.list_artifacts() == []
+
+
+async def test_a_session_with_only_callbacks_calls_them_from_code():
+    def double(x: int) -> int:
+        return 2 * x
+
+    async with Session(callbacks=[{"name": "double", "fn": double}]) as session:
+        assert (await session.run("double(21)")).value == 42
 
 
 def test_a_storage_of_the_wrong_type_is_refused(workspace: Path):

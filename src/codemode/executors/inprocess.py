@@ -35,7 +35,7 @@ from codemode.errors import DepsError, OperationFailed
 from codemode.executors._results import from_outcome, interrupted, lost, timeout_note
 from codemode.executors.base import LIVE_OUTPUT_INTERVAL, Exchange, ExecutorBase, HostHandler
 from codemode.models import Capability, Confinement, ExecutionLimits, ExecutionResult, RuntimeInfo
-from codemode.worker import display, interpreter, namespaces, ops, protocol
+from codemode.worker import display, interpreter, namespaces, ops, protocol, session_api
 
 
 class InProcessExecutor(ExecutorBase):
@@ -86,7 +86,11 @@ class InProcessExecutor(ExecutorBase):
         limits = self.limits
         self._display = display.Display(limits.image_max_edge, limits.image_max_bytes, limits.max_frame_bytes // 4)
         return interpreter.Interpreter(
-            {**namespaces.build(self._call_host, self._display.display), **self._display.names()},
+            {
+                **namespaces.build(self._call_host, self._display.display),
+                **session_api.build(self._call_host),
+                **self._display.names(),
+            },
             value_cap=self.limits.value_cap,
             traceback_cap=self.limits.traceback_cap,
             module_name="__codemode__",

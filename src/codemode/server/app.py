@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp_types import Icon, InputRequiredResult, ToolAnnotations
 from mcp_types import Resource as MCPResource
 from mcp_types import ResourceTemplate as MCPResourceTemplate
+from mcp_types import Tool as MCPTool
 from pydantic import AnyUrl
 
 from codemode import __version__
@@ -28,39 +29,32 @@ from codemode.errors import CodemodeError
 from codemode.images import IMAGE_SCHEME
 from codemode.server.auth import StaticTokenVerifier
 from codemode.server.context import AppState
-from codemode.server.file_tools import FILE_SCHEME, FILE_TOOLS, file_resource_template, read_file_resource
+from codemode.server.factory import ServerParts
+from codemode.server.file_tools import FILE_SCHEME, file_resource_template, read_file_resource
 from codemode.server.image_resources import image_resource_template, read_image_resource
-from codemode.server.lifecycle_tools import LIFECYCLE_TOOLS
-from codemode.server.registry import SessionRegistry, new_registry
-from codemode.server.session_tools import SESSION_HANDLE_TOOLS, SESSION_TOOLS
+from codemode.server.profiles import offered_tools
+from codemode.server.registry import SessionRegistry
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
-from codemode.server.skill_tools import SKILL_TOOLS
-from codemode.server.snapshot_tools import SNAPSHOT_TOOLS
-from codemode.server.toolset import ToolDef, add_tools
-from codemode.server.workspace_tools import (
-    ARTIFACT_TOOLS,
-    DEPS_TOOLS,
-    RUNTIME_DEPS_TOOLS,
-    TOOL_TOOLS,
-    WORKFLOW_TOOLS,
-)
+from codemode.server.toolset import add_tools, compact_schema
 from codemode.workspace.workspace import Workspace
 
 ARTIFACT_SCHEME = "artifact://"
 
 INSTRUCTIONS = """\
-A persistent Python session. run_code executes Python; variables, imports and functions \
-persist between calls. The last expression's value is returned like in a REPL, and top-level \
-await works. Predefined in the code: tools (CLI/HTTP/MCP tools: tools.list(), tools.search(q), \
-tools.<name>.<recipe>(...)), workflows (saved Python: workflows.invoke(name, **args)), artifacts \
-(persistent data: artifacts.save/load/list), deps (packages: deps.add("name")). Prefer doing several \
-steps in one run_code call, and save reusable code with add_workflow."""
+A persistent Python session. run_code executes Python: variables, imports and functions persist \
+between calls, the last expression's value is returned, top-level await works. Predefined in the \
+code: tools (tools.<name>.<recipe>(...), tools.describe(name)), workflows (saved Python: \
+workflows.<name>(...), workflows.create(name, source)), artifacts (persistent data: save, load), \
+deps (deps.add("pkg")), session (its snapshots, labels, history, info). search finds tools, \
+workflows and artifacts and answers with the Python to call. Do several steps in one run_code \
+call, and print only what you need to see."""
 
 
 class CodemodeServer(MCPServer[AppState]):
     """MCPServer plus artifacts as resources: their list changes, so it is built on every request."""
 
     workspace: Workspace
+    _listed_tools: list[MCPTool] | None = None
 
     def add_tool(
         self,
@@ -77,6 +71,20 @@ class CodemodeServer(MCPServer[AppState]):
         text = description if description is not None else fn.__doc__
         cleaned = inspect.cleandoc(text) if text else None
         super().add_tool(fn, name, title, cleaned, annotations, icons, meta, structured_output)
+
+    async def list_tools(self) -> list[MCPTool]:
+        """The tools with compact schemas (see ``compact_schema``), made once: they do not change."""
+        if self._listed_tools is None:
+            self._listed_tools = [
+                tool.model_copy(
+                    update={
+                        "input_schema": compact_schema(tool.input_schema),
+                        "output_schema": compact_schema(tool.output_schema, optional_nulls=False),
+                    }
+                )
+                for tool in await super().list_tools()
+            ]
+        return self._listed_tools
 
     async def list_resources(self) -> list[MCPResource]:
         artifacts = [
@@ -122,7 +130,7 @@ def create_server(settings: ServerSettings | None = None, registry: SessionRegis
     it), else in a registry that the server's lifespan opens and closes.
     """
     settings = settings or ServerSettings()
-    owned = registry or new_registry(settings)
+    owned = registry or ServerParts(settings).registry()
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -152,23 +160,3 @@ def create_server(settings: ServerSettings | None = None, registry: SessionRegis
     server.workspace = owned.workspace
     add_tools(server, offered_tools(settings))
     return server
-
-
-def offered_tools(settings: ServerSettings) -> list[ToolDef]:
-    """The tools this server offers, in the order clients list them."""
-    return [
-        *SESSION_TOOLS,
-        *SESSION_HANDLE_TOOLS,
-        *LIFECYCLE_TOOLS,
-        *SNAPSHOT_TOOLS,
-        *TOOL_TOOLS,
-        *WORKFLOW_TOOLS,
-        *ARTIFACT_TOOLS,
-        *DEPS_TOOLS,
-        *(RUNTIME_DEPS_TOOLS if settings.allow_runtime_deps else ()),
-        *SKILL_TOOLS,
-        *FILE_TOOLS,
-    ]
-
-
-__all__ = ["LOCAL_PRINCIPAL", "AppState", "CodemodeServer", "create_server"]

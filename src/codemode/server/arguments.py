@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -22,21 +22,7 @@ from codemode.workspace.quota import StorageQuota
 
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
-    limits = ExecutionLimits(
-        output_cap=args.output_cap,
-        value_cap=args.value_cap,
-        interrupt_grace=args.interrupt_grace,
-        max_timeout=args.max_timeout,
-        memory_bytes=args.memory_limit,
-        max_processes=args.max_processes,
-        max_open_files=args.max_open_files,
-        max_file_bytes=args.max_file_size,
-        cpu_seconds=args.cpu_seconds,
-        max_workdir_bytes=args.max_session_dir_size,
-        image_max_edge=args.image_max_edge,
-        image_max_bytes=args.image_max_bytes,
-        max_snapshot_bytes=args.max_snapshot_size,
-    )
+    limits = _limits(args)
     if args.timeout is None and args.max_timeout is not None:
         raise InvalidArgument("--timeout none (no limit) needs --max-timeout none too")
     if args.timeout is not None and args.max_timeout is not None and args.timeout > args.max_timeout:
@@ -44,7 +30,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     http = args.transport == "http"
     return ServerSettings(
         base=args.base,
-        executor=args.executor,
+        executor=_executor(args),
         timeout=args.timeout,
         limits=limits,
         log_level=args.log_level,
@@ -63,6 +49,9 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
             snapshots_bytes=args.snapshots_quota,
             sessions_bytes=args.sessions_quota,
         ),
+        mcp_tools=args.mcp_tools,
+        enable_tools=args.enable_tool,
+        disable_tools=args.disable_tool,
         transport=args.transport,
         host=args.host,
         port=args.port,
@@ -78,6 +67,41 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         http_body_timeout=args.http_body_timeout,
         http_keep_alive=args.http_keep_alive,
         http_max_connections=args.http_max_connections,
+    )
+
+
+def _executor(args: argparse.Namespace) -> Literal["subprocess", "inprocess"]:
+    """``--executor``, py-code-mode's names included; its executors that do not exist here say what does."""
+    if args.executor in ("container", "deno-sandbox"):
+        raise InvalidArgument(
+            f"--executor {args.executor} is py-code-mode's; this server confines every worker with bubblewrap "
+            "instead (--executor subprocess with --sandbox bwrap: own namespaces, seccomp, limits, no network "
+            "over HTTP)"
+        )
+    if args.subprocess_venv_path or args.subprocess_no_cache_venv:
+        raise InvalidArgument(
+            "--subprocess-venv-path and --subprocess-no-cache-venv are py-code-mode's: here each workspace's venv "
+            "is built with uv from its requirements.txt and cached by content; choose the Python with "
+            "--python-version"
+        )
+    return "inprocess" if args.executor in ("inprocess", "in-process") else "subprocess"
+
+
+def _limits(args: argparse.Namespace) -> ExecutionLimits:
+    return ExecutionLimits(
+        output_cap=args.output_cap,
+        value_cap=args.value_cap,
+        interrupt_grace=args.interrupt_grace,
+        max_timeout=args.max_timeout,
+        memory_bytes=args.memory_limit,
+        max_processes=args.max_processes,
+        max_open_files=args.max_open_files,
+        max_file_bytes=args.max_file_size,
+        cpu_seconds=args.cpu_seconds,
+        max_workdir_bytes=args.max_session_dir_size,
+        image_max_edge=args.image_max_edge,
+        image_max_bytes=args.image_max_bytes,
+        max_snapshot_bytes=args.max_snapshot_size,
     )
 
 

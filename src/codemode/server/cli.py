@@ -17,8 +17,9 @@ from codemode.errors import CodemodeError
 from codemode.sandbox.launcher import resolve_mode, warn_unconfined
 from codemode.sandbox.workdir import remove_stale_dirs
 from codemode.server.arguments import parse_settings
+from codemode.server.factory import ServerParts
 from codemode.server.flags import build_parser
-from codemode.server.registry import SessionRegistry, new_registry
+from codemode.server.registry import SessionRegistry
 from codemode.server.settings import LOCAL_PRINCIPAL, ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ async def serve(settings: ServerSettings) -> None:
     package, most of the start-up time, is imported in a thread meanwhile.
     """
     await anyio.to_thread.run_sync(_check_sandbox, settings)
-    async with new_registry(settings) as registry:
+    async with ServerParts(settings).registry() as registry:
         await _check_storage(registry)
         await _serve_with(registry, settings)
 
@@ -130,6 +131,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(check(argv[1:]))
     parser = build_parser()
     _, settings = parse_settings(parser, argv)
+    if settings.enable_tools or settings.disable_tools:  # the tools are imported only when a name needs checking
+        from codemode.server.profiles import check_tool_names
+
+        try:
+            check_tool_names(settings.enable_tools + settings.disable_tools)
+        except CodemodeError as exc:
+            parser.error(str(exc))
     if settings.transport == "http":
         from codemode.server.http import check_exposure
 

@@ -5,7 +5,12 @@ Settings are data; this is the one place that turns them into objects.
 
 from __future__ import annotations
 
+from codemode.errors import DepsError
 from codemode.executors.base import Executor
+from codemode.server.capacity import Limits
+from codemode.server.pool import WorkerPool, started
+from codemode.server.registry import SessionRegistry
+from codemode.server.session_calls import principal_calls
 from codemode.server.settings import ServerSettings
 from codemode.session.session import Session
 from codemode.session.setup import WorkspaceOptions, make_executor
@@ -65,3 +70,29 @@ class ServerParts:
             name=name,
             history=settings.history,
         )
+
+    def registry(self) -> SessionRegistry:
+        """A registry as the settings configure it: one shared workspace, limits, a worker pool; each
+        session it makes can reach its principal's other sessions from code."""
+        settings = self.settings
+        workspace = self.workspace()
+        pool = None
+        if settings.pool_size > 0 and settings.executor == "subprocess":
+
+            async def make() -> Executor:
+                try:
+                    python: str | None = str(await workspace.deps.python())
+                except DepsError:
+                    python = None  # sessions fall back to the server's interpreter too
+                return await started(self.executor(), python)
+
+            pool = WorkerPool(settings.pool_size, make)
+        limits = Limits(settings.max_sessions, settings.max_sessions_per_principal, settings.idle_timeout)
+
+        def bind(session: Session, principal: str) -> None:
+            session.add_host_calls(principal_calls(registry, principal, session))
+
+        registry = SessionRegistry(
+            lambda name, executor: self.session(workspace, name, executor), workspace, limits, pool, bind
+        )
+        return registry

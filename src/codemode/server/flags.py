@@ -79,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--base", type=Path, default=Path("."), help="workspace directory (default: .)")
     add(
         "--executor",
-        choices=["subprocess", "inprocess"],
+        choices=["subprocess", "inprocess", "in-process", "container", "deno-sandbox"],
         default="subprocess",
-        help="where code runs: a worker process (default) or the server itself (unsafe: trusted code only)",
+        help="where code runs: a worker process (default) or the server itself (inprocess, py-code-mode's "
+        "in-process: unsafe, trusted code only); py-code-mode's container and deno-sandbox are refused: "
+        "here the worker is confined by bubblewrap (--sandbox)",
     )
     add("--timeout", type=_seconds, default=30.0, help="default seconds per run_code; 'none' = no limit (30)")
     add(
@@ -98,29 +100,63 @@ def build_parser() -> argparse.ArgumentParser:
         default=2.0,
         help="seconds interrupted code gets to stop before its worker is replaced (2)",
     )
-    add(
+    add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], default="INFO")
+    _add_packages_flags(parser)
+    _add_sandbox_flags(parser)
+    _add_surface_flags(parser)
+    _add_storage_flags(parser)
+    _add_tool_flags(parser)
+    _add_http_flags(parser)
+    _add_session_flags(parser)
+    return parser
+
+
+def _add_packages_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("packages (the session venvs)")
+    group.add_argument(
         "--sync-deps",
         action=argparse.BooleanOptionalAction,
         default=False,
         help="install the configured packages when a session starts (default: no; py-code-mode's "
         "--no-sync-deps is accepted)",
     )
-    add("--no-runtime-deps", action="store_true", help="refuse to add/remove packages at runtime; hide those tools")
-    add(
+    group.add_argument(
+        "--no-runtime-deps", action="store_true", help="refuse to add/remove packages at runtime; hide those tools"
+    )
+    group.add_argument(
         "--allow-source-builds",
         action="store_true",
         help="let package installs build source distributions (default: wheels only); a build runs the "
         "package's code on this host as this user, outside the sandbox: only with a trusted index",
     )
-    add("--extra-dep", action="append", default=[], metavar="REQUIREMENT", help="a package beyond requirements.txt")
-    add("--python-version", help="Python of the session venvs, e.g. 3.12 (default: the server's)")
-    add("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], default="INFO")
-    _add_sandbox_flags(parser)
-    _add_storage_flags(parser)
-    _add_tool_flags(parser)
-    _add_http_flags(parser)
-    _add_session_flags(parser)
-    return parser
+    group.add_argument(
+        "--extra-dep", action="append", default=[], metavar="REQUIREMENT", help="a package beyond requirements.txt"
+    )
+    group.add_argument(
+        "--python-version",
+        "--subprocess-python-version",
+        help="Python of the session venvs, e.g. 3.12 (default: the server's)",
+    )
+    group.add_argument("--subprocess-venv-path", help=argparse.SUPPRESS)  # py-code-mode's: refused with the reason
+    group.add_argument("--subprocess-no-cache-venv", action="store_true", help=argparse.SUPPRESS)  # likewise
+
+
+def _add_surface_flags(parser: argparse.ArgumentParser) -> None:
+    surface = parser.add_argument_group("the MCP surface (what the agent reads on every turn)")
+    surface.add_argument(
+        "--mcp-tools",
+        choices=["code", "py-code-mode", "full"],
+        default=os.environ.get("CODEMODE_MCP_TOOLS", "code"),
+        help="which tools to offer: code (run_code and search; everything else from code, the default), "
+        "py-code-mode (its 0.16 tools and text results) or full (every operation as a tool); "
+        "default: $CODEMODE_MCP_TOOLS, else code",
+    )
+    surface.add_argument(
+        "--enable-tool", action="append", default=[], metavar="NAME", help="also offer this tool of full (repeat)"
+    )
+    surface.add_argument(
+        "--disable-tool", action="append", default=[], metavar="NAME", help="do not offer this tool (repeat)"
+    )
 
 
 def _add_storage_flags(parser: argparse.ArgumentParser) -> None:

@@ -11,9 +11,10 @@ from pydantic import BaseModel, Field
 from codemode.models import SessionInfo
 from codemode.names import validate_name
 from codemode.server.context import SessionId, principal, result, session, state, tool_errors
+from codemode.server.session_calls import export_named
 from codemode.server.toolset import CREATE, DESTROY, READ, ToolDef
 from codemode.session.history import HistoryEntry
-from codemode.session.manager import document_of, save
+from codemode.session.manager import document_of
 from codemode.session.store import SessionDocument
 
 SessionName = Annotated[str, Field(description="The name of one of your sessions (as list_sessions shows it).")]
@@ -38,16 +39,12 @@ class DeletedSession(BaseModel):
 
 async def _export(ctx: Context, name: str | None, session_id: str | None) -> SessionDocument:
     registry, owner = state(ctx).registry, principal()
-    store = registry.named.store(owner)
     if name is None:
         current = await session(ctx, session_id)
         if current.name is None:
             return await document_of(current, owner)
         name = current.name
-    live = registry.live_named(owner, validate_name(name, "session name"))
-    if live is not None:
-        await save(store, live)
-    return await store.export(name)
+    return await export_named(registry, owner, name)
 
 
 @tool_errors

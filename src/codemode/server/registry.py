@@ -39,7 +39,6 @@ from anyio.abc import TaskGroup
 
 from codemode.errors import (
     CodemodeError,
-    DepsError,
     InvalidArgument,
     SessionExpired,
     SessionNotFound,
@@ -47,10 +46,8 @@ from codemode.errors import (
 from codemode.executors.base import Executor
 from codemode.names import validate_name
 from codemode.server.capacity import ExpiredIds, Limits, choose_victims
-from codemode.server.factory import ServerParts
 from codemode.server.named import NamedSessions, SessionSummary
-from codemode.server.pool import WorkerPool, started
-from codemode.server.settings import ServerSettings
+from codemode.server.pool import WorkerPool
 from codemode.session.labels import has_labels, validate_labels
 from codemode.session.manager import resume, save
 from codemode.session.session import Session
@@ -80,8 +77,10 @@ class SessionRegistry:
         workspace: Workspace,
         limits: Limits | None = None,
         pool: WorkerPool | None = None,
+        bind: Callable[[Session, str], None] | None = None,
     ) -> None:
         self._factory = factory
+        self._bind = bind  # what a new session of a principal gets (the server: its sessions.* calls)
         self.workspace = workspace
         self.limits = limits or Limits()
         self.pool = pool
@@ -293,6 +292,8 @@ class SessionRegistry:
         victims = choose_victims(principal, [(e.session, e.principal) for e in self._entries.values()], self.limits)
         session = self._factory(name, self.pool.take() if self.pool is not None else None)
         session.owner = principal  # its stored snapshots are the principal's
+        if self._bind is not None:
+            self._bind(session, principal)
         evicted = [self._evict(victim, reason) for victim, reason in victims]
         entry = _Entry(session=session, principal=principal)
         self._entries[session.session_id] = entry
@@ -369,22 +370,3 @@ class SessionRegistry:
             await session.start()
         except CodemodeError as exc:  # the first call will retry and report it
             logger.warning("could not pre-start session %s: %s", session.session_id, exc)
-
-
-def new_registry(settings: ServerSettings) -> SessionRegistry:
-    """A registry as ``settings`` configure it: one shared workspace, limits, a worker pool."""
-    factory = ServerParts(settings)
-    workspace = factory.workspace()
-    pool = None
-    if settings.pool_size > 0 and settings.executor == "subprocess":
-
-        async def make() -> Executor:
-            try:
-                python: str | None = str(await workspace.deps.python())
-            except DepsError:
-                python = None  # sessions fall back to the server's interpreter too
-            return await started(factory.executor(), python)
-
-        pool = WorkerPool(settings.pool_size, make)
-    limits = Limits(settings.max_sessions, settings.max_sessions_per_principal, settings.idle_timeout)
-    return SessionRegistry(lambda name, executor: factory.session(workspace, name, executor), workspace, limits, pool)

@@ -24,7 +24,7 @@ from codemode.server.context import (
 )
 from codemode.server.registry import SessionSummary
 from codemode.server.settings import ServerSettings
-from codemode.server.toolset import CREATE, DESTROY, READ, ToolDef
+from codemode.server.toolset import CREATE, DESTROY, READ, ToolDef, without_parameters
 from codemode.session.javascript import Language
 from codemode.session.progress import run_progress
 from codemode.session.session import DEFAULT
@@ -89,6 +89,26 @@ async def run_code(
     On a timeout the code is interrupted and the variables survive; state_lost in the result says
     when they did not. language="javascript" runs JavaScript instead (when Node.js is installed).
     """
+    return await _run(ctx, code, timeout, session_id, language)
+
+
+@tool_errors
+async def run_code_compact(
+    code: Annotated[str, Field(description="Python source.")],
+    ctx: Context,
+    timeout: Annotated[float | None, Field(description="Seconds; omit for the default.")] = None,
+    session_id: Annotated[str | None, Field(description="From open_session; omit for your default session.")] = None,
+    language: Annotated[Language, Field(description="Or 'javascript' (Node.js).")] = "python",
+) -> Annotated[CallToolResult, ExecutionResult]:
+    """Run Python in your persistent session: variables, imports and top-level await persist.
+    Predefined: tools, workflows, artifacts, deps, session; help(x) on any; search finds what exists.
+    Returns output, the last expression's value, or the error."""
+    return await _run(ctx, code, timeout, session_id, language)
+
+
+async def _run(
+    ctx: Context, code: str, timeout: float | None, session_id: str | None, language: Language
+) -> CallToolResult:
     limit = _effective_timeout(state(ctx).settings, timeout)
     current = await session(ctx, session_id)
     limit_or_default = DEFAULT if limit is None else limit
@@ -99,7 +119,8 @@ async def run_code(
         async with run_progress(report) as on_output:
             outcome = await current.run(code, limit_or_default, on_output=on_output, language=language)
     # Code that raised is a failed call for the model (isError), with the full result attached.
-    text = render.execution(outcome)
+    several = state(ctx).settings.transport == "http" and session_id is None  # which session answered?
+    text = render.execution(outcome, name_session=several)
     return rendered(outcome, text, is_error=not outcome.is_ok, extra=render.pictures(outcome))
 
 
@@ -177,12 +198,10 @@ async def list_sessions(
     return result(listed)
 
 
+_RUN = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True)
+
 SESSION_TOOLS = (
-    ToolDef(
-        run_code,
-        title="Run Python code",
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True),
-    ),
+    ToolDef(run_code, title="Run Python code", annotations=_RUN),
     ToolDef(
         reset_session,
         title="Reset the session",
@@ -191,6 +210,25 @@ SESSION_TOOLS = (
     ToolDef(session_info, title="Describe the session", annotations=READ),
 )
 
+
+CODE_RUN_TOOLS = {
+    False: (ToolDef(without_parameters(run_code_compact, "session_id"), "Run Python code", _RUN, name="run_code"),),
+    True: (ToolDef(run_code_compact, "Run Python code", _RUN, name="run_code"),),
+}
+"""The code profile's run_code, by whether it serves HTTP: over stdio there is one session, so no session_id."""
+
+CODE_HANDLE_TOOLS = (
+    ToolDef(
+        without_parameters(open_session, "labels"),
+        "Open a session",
+        CREATE,
+        name="open_session",
+        description="Open a session; pass its session_id to run_code. With a name: your session of that name "
+        "(running, else resumed from its last save, else new).",
+    ),
+    ToolDef(close_session, "Close a session", DESTROY, description="Close a session (a named one is saved first)."),
+)
+"""The code profile's session handles (HTTP only): labels and the rest are reached from code (session.*)."""
 
 SESSION_HANDLE_TOOLS = (
     ToolDef(open_session, title="Open a session", annotations=CREATE),

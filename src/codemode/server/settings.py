@@ -17,6 +17,7 @@ LOCAL_PRINCIPAL = "local"
 """Who calls when nobody authenticates (stdio, or HTTP without tokens)."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+McpTools = Literal["code", "py-code-mode", "full"]
 
 
 class ServerSettings(BaseModel):
@@ -48,6 +49,14 @@ class ServerSettings(BaseModel):
     eager_start: bool = Field(
         default=True, description="Start the default session's worker at server start, so the first run_code is fast."
     )
+
+    # the MCP surface
+    mcp_tools: McpTools = Field(
+        default_factory=lambda: os.environ.get("CODEMODE_MCP_TOOLS", "code"),  # type: ignore[arg-type, return-value]
+        description="Which tools the server offers: 'code' (run_code and search), 'py-code-mode' or 'full'.",
+    )
+    enable_tools: list[str] = Field(default_factory=list, description="Tools of 'full' offered on top of the profile.")
+    disable_tools: list[str] = Field(default_factory=list, description="Tools of the profile not offered.")
 
     # storage
     storage: Literal["file", "redis"] = "file"

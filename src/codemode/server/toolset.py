@@ -7,6 +7,7 @@ tools a server offers is a choice among these definitions, made in one place (``
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ class ToolDef:
     annotations: ToolAnnotations
     name: str | None = None
     description: str | None = None
+    structured_output: bool | None = None
+    """False: text content only (py-code-mode's answers); None: structured when the handler says how."""
 
     @property
     def tool_name(self) -> str:
@@ -51,4 +54,64 @@ def add_tools(server: MCPServer, tools: Iterable[ToolDef]) -> None:
             title=tool.title,
             description=tool.described(),
             annotations=tool.annotations,
+            structured_output=tool.structured_output,
         )
+
+
+def without_parameters(handler: Callable[..., Awaitable[Any]], *names: str) -> Callable[..., Awaitable[Any]]:
+    """``handler`` with ``names`` left out of its signature, so they are not in the tool's input schema either.
+
+    Each parameter left out must have a default, which every call then gets.
+    """
+    signature = inspect.signature(handler, eval_str=True)
+    kept = [parameter for parameter in signature.parameters.values() if parameter.name not in names]
+
+    @functools.wraps(handler)
+    async def narrowed(**arguments: Any) -> Any:
+        return await handler(**arguments)
+
+    narrowed.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+    return narrowed
+
+
+def compact_schema(schema: Any, *, optional_nulls: bool = True) -> Any:
+    """A JSON schema without what a model does not need: titles, and (``optional_nulls``) ``null`` as an
+    alternative of a parameter that may simply be left out.
+
+    Every byte of an input schema is read by the agent on every turn. Arguments are still validated
+    against the handler's full signature, which accepts null wherever it did.
+    """
+    if isinstance(schema, list):
+        return [compact_schema(item, optional_nulls=optional_nulls) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    compacted = {key: value for key, value in schema.items() if key != "title"}
+    if "properties" in compacted:
+        required = set(compacted.get("required") or ())
+        compacted["properties"] = {
+            name: _optional(
+                compact_schema(prop, optional_nulls=optional_nulls), optional_nulls and name not in required
+            )
+            for name, prop in compacted["properties"].items()
+        }
+    for key in ("items", "anyOf", "oneOf", "allOf", "additionalProperties", "$defs", "prefixItems"):
+        if key in compacted:
+            value = compacted[key]
+            if key == "$defs":
+                compacted[key] = {
+                    name: compact_schema(item, optional_nulls=optional_nulls) for name, item in value.items()
+                }
+            else:
+                compacted[key] = compact_schema(value, optional_nulls=optional_nulls)
+    return compacted
+
+
+def _optional(prop: Any, may_drop_null: bool) -> Any:
+    """``{"anyOf": [X, {"type": "null"}], "default": null}`` as X: leaving the parameter out means null."""
+    if not (may_drop_null and isinstance(prop, dict) and prop.get("default", ...) is None):
+        return prop
+    alternatives = [item for item in prop.get("anyOf", ()) if item != {"type": "null"}]
+    if "anyOf" not in prop or len(alternatives) != 1:
+        return prop
+    rest = {key: value for key, value in prop.items() if key not in ("anyOf", "default")}
+    return {**alternatives[0], **rest}

@@ -14,7 +14,7 @@ import functools
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any, Self
 import anyio
 import anyio.to_thread
 
-from codemode.errors import InvalidArgument, SessionClosed
+from codemode.errors import CodemodeError, InvalidArgument, SessionClosed
 from codemode.executors.base import Executor, OutputCallback
 from codemode.executors.procstat import process_usage
 from codemode.images import ImageStore
@@ -51,7 +51,7 @@ from codemode.session.setup import (
 from codemode.session.state import SessionSnapshots
 from codemode.session.venv import SessionVenv
 from codemode.storage.base import Storage
-from codemode.workspace.host import HostApi
+from codemode.workspace.host import Handler, HostApi
 from codemode.workspace.quota import StorageQuota
 from codemode.workspace.workspace import Workspace
 
@@ -115,6 +115,8 @@ class SessionCore:
         self.directory = SessionDirectory(executor, self._limits, self.start)
         """The session's working directory: its files, commands and archive (the file methods use it)."""
         self._snapshots = SessionSnapshots(executor, self._limits, self.directory, self._runner.turn)
+        self._after_run: list[tuple[str, Callable[[], Awaitable[str]]]] = []
+        self._host.add(self._code_calls())
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -189,11 +191,39 @@ class SessionCore:
         ``language="javascript"`` runs it in the session's Node.js context instead (see ``supports``).
         """
         limit = resolve_timeout(timeout, self.default_timeout, self._limits.max_timeout)
-        result = await self._runner.run(code, limit, on_output, language)
+        try:
+            result = await self._runner.run(code, limit, on_output, language)
+        except BaseException:
+            self._after_run.clear()  # the run did not end as a run: what it asked for is not done
+            raise
+        result.notes += await self._run_deferred()
         result.session_id = self.session_id
         result.notes += self.images.keep_originals(result.images)
         self.history.record(code, result)
         return result
+
+    def after_run(self, what: str, operation: Callable[[], Awaitable[str]]) -> None:
+        """Do ``operation`` when the current run ends: code asked for what needs the worker idle (a
+        snapshot, a reset). Its answer, or why ``what`` failed, becomes a note of the run's result."""
+        self._after_run.append((what, operation))
+
+    async def _run_deferred(self) -> list[str]:
+        notes = []
+        while self._after_run:
+            what, operation = self._after_run.pop(0)
+            try:
+                notes.append(await operation())
+            except CodemodeError as exc:
+                notes.append(f"{what} failed: {exc}")
+        return notes
+
+    def _code_calls(self) -> dict[str, Handler]:
+        """The host calls of code's ``session`` namespace (see :class:`~codemode.Session`)."""
+        return {}
+
+    def add_host_calls(self, calls: Mapping[str, Handler]) -> None:
+        """More calls code may make: the server adds its principal's sessions (``sessions.*``)."""
+        self._host.add(calls)
 
     def lost_before_start(self, note: str) -> None:
         """This session replaces one whose state is gone: its first run says so (``state_lost`` and ``note``)."""

@@ -35,8 +35,9 @@ from codemode.session.state import SnapshotSource, snapshot_of
 from codemode.tools.registry import ToolInfo
 from codemode.workspace.artifacts import ArtifactInfo
 from codemode.workspace.deps import DepsResult, RemoveResult
+from codemode.workspace.host import Handler
 from codemode.workspace.quota import StorageQuota
-from codemode.workspace.snapshots import RestoreResult, Snapshot, SnapshotInfo
+from codemode.workspace.snapshots import RestoreResult, Snapshot, SnapshotInfo, new_snapshot_id
 from codemode.workspace.venvs import LineCallback
 from codemode.workspace.workflows import Workflow, WorkflowInfo
 
@@ -255,3 +256,56 @@ class Session(SessionCore):
     async def delete_file(self, path: str, recursive: bool = False) -> bool:
         """Delete a file or an empty directory (any directory with ``recursive``); False if there was none."""
         return await self.directory.delete(path, recursive)
+
+    # -- the session as its code sees it (``session`` in run_code) ---------------------------------
+
+    def _code_calls(self) -> dict[str, Handler]:
+        """What code asks of its own session through ``session``: at once, or, for what needs the worker
+        idle (snapshot, restore, reset), when the run ends (see ``after_run``)."""
+        return {
+            "session.info": lambda: _now(self.info().model_dump(mode="json")),
+            "session.labels": lambda: _now(self.get_labels()),
+            "session.set_labels": lambda labels: _now(self.set_labels(labels)),
+            "session.history": lambda limit=20: _now(
+                [entry.model_dump(mode="json") for entry in self.get_history(limit)]
+            ),
+            "session.snapshots": self._code_snapshots,
+            "session.delete_snapshot": self.delete_snapshot,
+            "session.snapshot": self._snapshot_at_end,
+            "session.restore": self._restore_at_end,
+            "session.reset": self._reset_at_end,
+        }
+
+    async def _code_snapshots(self) -> list[dict[str, Any]]:
+        return [info.model_dump(mode="json") for info in await self.list_snapshots()]
+
+    async def _snapshot_at_end(self) -> str:
+        snapshot_id = new_snapshot_id()
+
+        async def take() -> str:
+            snapshot = await self.snapshot_state()
+            await self.workspace.snapshots.save(snapshot, self.owner, snapshot_id)
+            return f"snapshot {snapshot_id} saved: {len(snapshot)} bytes, {len(snapshot.info.saved)} names"
+
+        self.after_run("the snapshot", take)
+        return snapshot_id
+
+    async def _restore_at_end(self, snapshot_id: str) -> None:
+        await self.workspace.snapshots.info(snapshot_id, self.owner)  # a wrong id fails the call, now
+
+        async def restore() -> str:
+            restored = await self.restore_state(snapshot_id)
+            return f"snapshot {snapshot_id} restored: {len(restored.restored)} names, {restored.files} files"
+
+        self.after_run("restoring the snapshot", restore)
+
+    async def _reset_at_end(self, hard: bool = False) -> None:
+        async def reset() -> str:
+            await self.reset(hard=hard)
+            return "session reset: " + ("a fresh worker" if hard else "the variables are cleared")
+
+        self.after_run("the reset", reset)
+
+
+async def _now(value: Any) -> Any:
+    return value

@@ -20,6 +20,7 @@ from codemode.models import ExecutionLimits
 from codemode.sandbox.launcher import SandboxConfig, SandboxMode
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
+from codemode.storage.memory import MemoryStorage
 from codemode.tools.mcp_config import check_mcp_configs
 from codemode.workspace.quota import StorageQuota
 from codemode.workspace.venvs import VenvCache
@@ -65,12 +66,10 @@ def sandbox_config(sandbox: SandboxMode | SandboxConfig) -> SandboxConfig:
 
 
 def check_storage(storage: object) -> Storage:
-    """``storage`` if it is a storage backend; else a TypeError saying what is."""
+    """``storage`` if it is a storage backend; none: an ephemeral one, in memory (eryx's ``Session()``).
+    Anything else is a TypeError saying what is allowed."""
     if storage is None:
-        raise TypeError(
-            "Session needs a storage: Session(storage=FileStorage(base_path=...)) or RedisStorage(url=...); "
-            "or use Session.from_base(path)"
-        )
+        return MemoryStorage()  # workflows and artifacts live as long as the session
     if not isinstance(storage, Storage):
         raise TypeError(f"storage must be a FileStorage or RedisStorage (a Storage), not {type(storage).__name__}")
     return storage

@@ -49,6 +49,7 @@ def _load_sibling(name: str) -> ModuleType:
 protocol = _load_sibling("protocol")
 interpreter = _load_sibling("interpreter")
 namespaces = _load_sibling("namespaces")
+session_api = _load_sibling("session_api")
 ops = _load_sibling("ops")
 display = _load_sibling("display")
 output = _load_sibling("output")
@@ -170,7 +171,11 @@ class Worker:
         )
         self.live = output.LiveOutput(self.channel, (self.stdout, self.stderr), self._flush_output)
         self.interp = interpreter.Interpreter(
-            {**namespaces.build(self.channel.call, self.display.display), **self.display.names()},
+            {
+                **namespaces.build(self.channel.call, self.display.display),
+                **session_api.build(self.channel.call),
+                **self.display.names(),
+            },
             value_cap=config["value_cap"],
             traceback_cap=config["traceback_cap"],
         )

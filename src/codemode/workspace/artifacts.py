@@ -36,6 +36,7 @@ from codemode.errors import ArtifactNotFound, CodemodeError, InvalidArgument, Li
 from codemode.names import validate_name
 from codemode.offload import INLINE_BYTES, run_sized
 from codemode.record import Record
+from codemode.search.index import Document, rank
 from codemode.storage.base import Storage, skip_entry
 from codemode.workspace.quota import MAX_METADATA_BYTES, StorageQuota, check_description, check_room
 
@@ -149,6 +150,15 @@ class ArtifactStore:
                 return payload, matching.info()
         # No record, or none that describes this data (edited by hand): describe the data itself.
         return payload, self._bare_record(name, payload).info()
+
+    async def search(self, query: str, limit: int = 10) -> list[ArtifactInfo]:
+        """The artifacts that best match ``query`` by name, description and metadata keys, best first."""
+        infos = {info.name: info for info in await self.list()}
+        documents = [
+            Document(name, [(name, 3.0), (info.description, 1.0), (" ".join(info.metadata), 0.5)])
+            for name, info in infos.items()
+        ]
+        return [infos[name] for name, _ in await rank(query, documents, limit)]
 
     async def list(self) -> list[ArtifactInfo]:
         """Every artifact; an entry that cannot be described is left out with a warning, never an error."""

@@ -56,6 +56,11 @@ class HostApi:
         self._handlers.update(extra or {})  # e.g. the session's callbacks
         self._signatures = {method: inspect.signature(handler) for method, handler in self._handlers.items()}
 
+    def add(self, handlers: Mapping[str, Handler]) -> None:
+        """More methods: the session's own (``session.*``), the server's (``sessions.*``)."""
+        self._handlers.update(handlers)
+        self._signatures.update({method: inspect.signature(handler) for method, handler in handlers.items()})
+
     async def __call__(self, method: str, params: dict[str, Any]) -> Any:
         handler = self._handlers.get(method)
         if handler is None:

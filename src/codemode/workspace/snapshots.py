@@ -267,9 +267,10 @@ class SnapshotStore:
         self.quota = quota or StorageQuota()
         self._writing = anyio.Lock()  # a quota check and the writes it admits are one step
 
-    async def save(self, snapshot: Snapshot, owner: str) -> SnapshotInfo:
-        """Store ``snapshot`` (with its ``files``, if any) under a new id; its ``info`` gets the id."""
-        snapshot_id = secrets.token_hex(16)
+    async def save(self, snapshot: Snapshot, owner: str, snapshot_id: str | None = None) -> SnapshotInfo:
+        """Store ``snapshot`` (with its ``files``, if any) under a new id, or ``snapshot_id`` chosen by
+        :func:`new_snapshot_id` beforehand; its ``info`` gets the id."""
+        snapshot_id = snapshot_id or new_snapshot_id()
         key = _key(owner, snapshot_id)
         info = snapshot.info.model_copy(
             update={
@@ -373,3 +374,8 @@ async def _guarded(awaitable: Any, doing: str) -> Any:
         return await awaitable
     except StorageError as exc:
         raise SnapshotError(f"could not {doing}: {exc}") from exc
+
+
+def new_snapshot_id() -> str:
+    """An id for a snapshot to be stored (code learns it before the snapshot is taken, at the run's end)."""
+    return secrets.token_hex(16)
