@@ -6,8 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from mcp_types import Tool
 
 from codemode import Session
+from codemode.tools import catalog
+from codemode.tools.spec import McpToolSpec
 from tests.tools.test_registry import UPPER, write_tool
 
 pytestmark = pytest.mark.anyio
@@ -121,3 +124,13 @@ async def test_a_tool_shows_its_functions(session: Session, workspace: Path):
     assert (await session.run("tools.echo")).value_repr == "<tool echo: fetch; help(tools.echo.<name>), or .describe()>"
     assert await value(session, "dir(tools.echo)") == ["describe", "fetch", "list"]
     assert await value(session, "tools.echo.fetch.__name__, tools.echo.fetch.__qualname__") == ("fetch", "echo.fetch")
+
+
+def test_a_function_whose_name_is_taken_is_described_with_the_way_to_reach_it():
+    tools = [Tool(name="list", description="Lists things.", input_schema={"type": "object"})]
+    tools.append(Tool(name="2fa", input_schema={"type": "object"}))
+    info = catalog.mcp_info(McpToolSpec(name="x", type="mcp", command="c"), tools)
+    assert catalog.describe(info).splitlines()[1:] == [
+        "def list() -> Any:  # Lists things (reach it as tools.x['list'])",
+        "def _2fa() -> Any: ...  # reach it as tools.x['2fa']",
+    ]

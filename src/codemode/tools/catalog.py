@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the MCP types load with the MCP client, when a server is fi
 Spec = CliToolSpec | McpToolSpec | HttpToolSpec
 CLI_RETURNS = "the command's standard output, as text"
 HTTP_RETURNS = "the response body: JSON data, or text"
+PROXY_METHODS = {"list", "describe"}
+"""What ``tools.<tool>.<x>`` means in code before a function of that name (see ``worker/tool_namespace.py``)."""
 MCP_RETURNS = "JSON data parsed from the tool's text, else the text; pictures are shown as pictures of the run"
 
 
@@ -188,10 +190,19 @@ def describe(info: ToolInfo) -> str:
     if info._call is not None:
         lines.append(f"# tools.{python}(...) runs the command; tools.{python}.<name>(...) a recipe")
         lines.append(signatures.stub(info._call, python))
-    lines += [signatures.stub(item._spec) for item in info.callables]
+    lines += [_stub(item, python) for item in info.callables]
     if not info.callables and info._call is None and info.available:
         lines.append("# (no functions)")
     return "\n".join(lines)
+
+
+def _stub(item: CallableInfo, tool: str) -> str:
+    stub = signatures.stub(item._spec)
+    if item._spec["python"] in PROXY_METHODS or item._spec["python"].startswith("_"):
+        # The attribute is the tool's own method (or private): the name in brackets reaches the function.
+        reach = f"reach it as tools.{tool}[{item.name!r}]"
+        stub += f" ({reach})" if "  # " in stub else f"  # {reach}"
+    return stub
 
 
 def describe_all(infos: list[ToolInfo]) -> str:
