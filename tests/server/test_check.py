@@ -92,3 +92,13 @@ def test_a_missing_base_is_a_usage_error(tmp_path: Path):
     done = check(tmp_path / "nowhere")
     assert done.returncode == 2
     assert f"{tmp_path / 'nowhere'} is not a directory" in done.stderr
+
+
+def test_an_mcp_server_from_a_config_that_cannot_start_fails(example: Path, tmp_path: Path):
+    config = tmp_path / "claude_desktop_config.json"
+    config.write_text(json.dumps({"mcpServers": {"dead": {"command": "no-such-mcp-server-xyz"}}}))
+    done = check(example, "--json", "--mcp-config", str(config))
+    assert done.returncode == 1, done.stdout + done.stderr
+    (failed,) = [entry for entry in json.loads(done.stdout)["checks"] if not entry["ok"]]
+    assert (failed["kind"], failed["name"]) == ("tool", "dead")
+    assert "cannot connect to MCP server 'dead'" in str(failed["detail"])

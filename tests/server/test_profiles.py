@@ -129,7 +129,7 @@ async def test_search_answers_with_the_python_to_call(code_client: Client, works
     found = await code_client.call_tool("search", {"query": "price list"})
     assert "artifacts.load('prices')  # price list" in text_of(found)
     tools = text_of(await code_client.call_tool("search", {"query": "GET a URL"}))
-    assert "tools.curl.get(url: str, *, max_time: int = 30)  # GET a URL and return the body" in tools
+    assert "tools.curl.get(url: str, *, max_time: int = 30) -> str  # GET a URL and return the body" in tools
 
 
 async def test_code_reaches_its_session_labels_history_and_info(code_client: Client):

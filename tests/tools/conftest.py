@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
+UPSTREAM = Path(__file__).parent / "upstream_mcp.py"
+"""The tests' upstream MCP server (the official SDK): stdio, or streamable HTTP with --http PORT."""
 
 
 class _Api(BaseHTTPRequestHandler):
@@ -74,3 +82,37 @@ def fail(message: str) -> str:
 
 server.run()
 '''
+
+
+@pytest.fixture
+def upstream_url() -> Iterator[str]:
+    """The upstream MCP server over streamable HTTP on a free local port: its endpoint's URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, str(UPSTREAM), "--http", str(port)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "the upstream MCP server exited"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the upstream MCP server did not listen within 30s"
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def mcp_config(path: Path, servers: dict[str, object], key: str = "mcpServers") -> Path:
+    """Write an MCP client's config file (``mcpServers``, or VS Code's ``servers``) and return its path."""
+    path.write_text(json.dumps({key: servers}, indent=2))
+    return path
+
+
+def upstream_stdio() -> dict[str, object]:
+    """An mcpServers entry that starts the upstream MCP server over stdio."""
+    return {"command": sys.executable, "args": [str(UPSTREAM)]}

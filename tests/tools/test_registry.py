@@ -160,3 +160,19 @@ async def test_unknown_fields_are_listed_among_the_problems(session: Session, wo
     listing = await session.workspace.tools.list()
     assert [tool.name for tool in listing.tools] == ["upper"]
     assert listing.problems == ["upper.yaml: unknown field(s) 'colour' ignored"]
+
+
+async def test_a_yaml_mcp_servers_tools_are_listed_and_found_by_search(session: Session, workspace: Path):
+    write_tiny_mcp_tool(workspace)
+    (tiny,) = await session.list_tools()
+    assert tiny.available and sorted(item.name for item in tiny.callables) == ["add", "fail", "whoami"]
+    (found,) = await session.search_tools("add two numbers", limit=1)
+    assert found.name == "tiny" and [item.signature for item in found.callables] == ["add(*, a: int, b: int) -> int"]
+
+
+async def test_listing_without_connecting_leaves_mcp_servers_alone(session: Session, workspace: Path):
+    write_tool(workspace, "dead.yaml", "name: dead\ntype: mcp\ncommand: no-such-mcp-server\ndescription: x")
+    (dead,) = (await session.workspace.tools.list(connect=False)).tools
+    assert dead.available and dead.callables == []
+    (dead,) = (await session.workspace.tools.list()).tools
+    assert not dead.available and "cannot connect to MCP server 'dead'" in (dead.problem or "")

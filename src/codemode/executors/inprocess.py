@@ -86,7 +86,11 @@ class InProcessExecutor(ExecutorBase):
         limits = self.limits
         self._display = display.Display(limits.image_max_edge, limits.image_max_bytes, limits.max_frame_bytes // 4)
         return interpreter.Interpreter(
-            {**namespaces.build(self._call_host), **session_api.build(self._call_host), **self._display.names()},
+            {
+                **namespaces.build(self._call_host, self._display.display),
+                **session_api.build(self._call_host),
+                **self._display.names(),
+            },
             value_cap=self.limits.value_cap,
             traceback_cap=self.limits.traceback_cap,
             module_name="__codemode__",

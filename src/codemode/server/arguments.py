@@ -18,6 +18,7 @@ from codemode.sandbox.launcher import SandboxConfig
 from codemode.server.auth import load_tokens
 from codemode.server.settings import ServerSettings
 from codemode.tools.approval import check_patterns
+from codemode.tools.mcp_config import check_mcp_configs
 from codemode.workspace.quota import StorageQuota
 
 
@@ -127,7 +128,8 @@ def _approval_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _storage_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """``--storage file|redis|PATH``, ``--redis URL`` (py-code-mode's) and ``--tools PATH`` as settings."""
+    """``--storage file|redis|PATH``, ``--redis URL`` (py-code-mode's), ``--tools PATH`` and ``--mcp-config`` as
+    settings."""
     kind, path = (args.storage, None) if args.storage in {"file", "redis"} else ("file", Path(args.storage))
     url = args.redis_url
     if args.redis is not None:
@@ -138,7 +140,9 @@ def _storage_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise InvalidArgument(f"--storage {path} is not a directory (give file, redis or a directory)")
     if args.tools is not None and not args.tools.is_dir():
         raise InvalidArgument(f"--tools {args.tools} is not a directory")
-    return {"storage": kind, "storage_path": path, "tools_path": args.tools, "redis_url": url}
+    mcp_config = [path.expanduser().resolve() for path in args.mcp_config]
+    check_mcp_configs(mcp_config)  # a file that cannot be used: say so now, like a bad --base
+    return {"storage": kind, "storage_path": path, "tools_path": args.tools, "redis_url": url, "mcp_config": mcp_config}
 
 
 def _missing_base(base: Path) -> str:

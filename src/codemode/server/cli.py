@@ -71,7 +71,8 @@ async def _announce_ready(registry: SessionRegistry, settings: ServerSettings) -
         return
     workspace = registry.workspace
     try:
-        counts = f"{len((await workspace.tools.list()).tools)} tools, {len(await workspace.workflows.list())} workflows"
+        tools = await workspace.tools.list(connect=False)  # MCP servers connect on first use, not at start
+        counts = f"{len(tools.tools)} tools, {len(await workspace.workflows.list())} workflows"
     except CodemodeError as exc:
         counts = f"tools and workflows not listed ({exc})"
     if settings.executor == "inprocess":

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from codemode.server.context import rendered, state, tool_errors
 from codemode.server.toolset import READ, ToolDef
 from codemode.tools.registry import ToolInfo
+from codemode.worker.signatures import python_name
 from codemode.workspace.artifacts import ArtifactInfo
 from codemode.workspace.workflows import WorkflowInfo
 
@@ -64,20 +65,26 @@ async def search(
 
 
 def tool_matches(info: ToolInfo) -> list[Match]:
-    """A line per way to call the tool: itself (a CLI tool's direct call), and each recipe or endpoint."""
+    """A line per way to call the tool: itself (a CLI tool's direct call), and each recipe, endpoint or MCP
+    server's tool, with the signature the registry writes (the one ``help()`` shows in code)."""
+    tool = f"tools.{python_name(info.name)}"
     if not info.available:
-        return [Match(kind="tool", name=info.name, call=f"tools.{info.name}", description=_unavailable(info))]
+        return [Match(kind="tool", name=info.name, call=tool, description=_unavailable(info))]
     matches = []
-    if info.input_schema is not None and not info.callables:
-        call = f"tools.{info.name}({python_parameters(info.input_schema)})"
-        matches.append(Match(kind="tool", name=info.name, call=call, description=_line(info.description)))
-    for item in info.callables:
-        call = f"tools.{info.name}.{_identifier(item.name)}({python_parameters(item.input_schema)})"
-        description = _line(item.description or info.description)
-        matches.append(Match(kind="tool", name=f"{info.name}.{item.name}", call=call, description=description))
-    if not matches:  # an MCP server whose tools are not listed: its own list() says what it offers
+    if info.signature is not None and not info.callables:
         matches.append(
-            Match(kind="tool", name=info.name, call=f"tools.{info.name}.list()", description=_line(info.description))
+            Match(kind="tool", name=info.name, call=f"tools.{info.signature}", description=_line(info.description))
+        )
+    for item in info.callables:
+        description = _line(item.description or info.description)
+        matches.append(
+            Match(
+                kind="tool", name=f"{info.name}.{item.name}", call=f"{tool}.{item.signature}", description=description
+            )
+        )
+    if not matches:  # an MCP server whose tools are not listed: its own describe() says what it offers
+        matches.append(
+            Match(kind="tool", name=info.name, call=f"{tool}.describe()", description=_line(info.description))
         )
     return matches
 

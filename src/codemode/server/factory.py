@@ -50,6 +50,7 @@ class ServerParts:
             tools_path=settings.tools_path.expanduser().resolve() if settings.tools_path else None,
             tool_storage=tool_storage,
             quota=settings.quota,
+            mcp_config=tuple(settings.mcp_config),
         )
         # Every session's executor is made with settings.sandbox: tools get what its workers get.
         workspace, _ = options.build(self.storage(), settings.sandbox.pass_env)  # venvs cached: no temporary dir

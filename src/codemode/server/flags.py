@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sandbox_flags(parser)
     _add_surface_flags(parser)
     _add_storage_flags(parser)
+    _add_tool_flags(parser)
     _add_http_flags(parser)
     _add_session_flags(parser)
     _add_approval_flags(parser)
@@ -217,6 +218,22 @@ def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
     ):
         default = getattr(quota, field)
         storage.add_argument(flag, type=_bounded_size, default=default, help=f"{what} ({default // 1024**3}G)")
+
+
+def _add_tool_flags(parser: argparse.ArgumentParser) -> None:
+    tools = parser.add_argument_group("tools (beyond the workspace's tools/*.yaml)")
+    tools.add_argument(
+        "--mcp-config",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an MCP client's JSON config whose servers become tools (tools.SERVER.TOOL(...) in code): "
+        '"mcpServers" (Claude Desktop, Cursor, .mcp.json) or "servers" (VS Code\'s mcp.json), with stdio '
+        "(command, args, env, cwd) and HTTP (url, headers, type http or sse) servers. Each connects on first "
+        "use, with the tools' allow-list environment plus its env (${VAR} reads this server's). Repeat for "
+        "more files; a file that cannot be used stops the server with a message naming it and the server",
+    )
 
 
 def _add_http_flags(parser: argparse.ArgumentParser) -> None:

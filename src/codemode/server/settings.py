@@ -77,6 +77,10 @@ class ServerSettings(BaseModel):
         default=None, description="With file storage, the data directory if not base (py-code-mode's --storage PATH)."
     )
     tools_path: Path | None = Field(default=None, description="Directory of tool YAML files; else base's tools/.")
+    mcp_config: list[Path] = Field(
+        default_factory=list,
+        description="MCP clients' JSON configs (mcpServers, VS Code's servers) whose servers become tools.",
+    )
     sync_deps_on_start: bool = Field(default=False, description="Install the configured packages at session start.")
     redis_url: str = Field(default_factory=lambda: os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     redis_prefix: str = "codemode"

@@ -150,10 +150,11 @@ def _content(payload: bytes, info: ArtifactInfo) -> ArtifactContent:
 
 @tool_errors
 async def list_tools(ctx: Context) -> Annotated[CallToolResult, ToolList]:
-    """Lists the tools available to code in run_code (tools/*.yaml), not MCP tools.
+    """Lists the tools available to code in run_code, not MCP tools: tools/*.yaml and upstream MCP servers.
 
-    Returns each tool with its recipes and parameters, which code calls as tools.<name>.<recipe>(**args),
-    and the tool files that failed to load, with the reason.
+    Returns each tool with its functions, which code calls as tools.<name>.<function>(...), each with its
+    Python signature and JSON schema; MCP servers that cannot be reached (available: false) and tool files
+    that failed to load, with the reason.
     """
     listing = await state(ctx).workspace.tools.list()
     return result(listing)
@@ -161,9 +162,10 @@ async def list_tools(ctx: Context) -> Annotated[CallToolResult, ToolList]:
 
 @tool_errors
 async def search_tools(query: ToolQuery, ctx: Context, limit: ToolLimit = 10) -> Annotated[CallToolResult, ToolSearch]:
-    """Find the tools available to code in run_code (tools/*.yaml) by what they do, best match first.
+    """Find the tools available to code in run_code (tools/*.yaml, upstream MCP servers) by what they do.
 
-    Returns the same entries as list_tools, with a relevance score; not MCP tools.
+    Returns entries like list_tools', best match first with a relevance score, each function with its Python
+    signature instead of a JSON schema; an MCP server's entry holds its tools that matched.
     """
     found = ToolSearch(tools=await state(ctx).workspace.tools.search(query, limit))
     return result(found)

@@ -24,7 +24,7 @@ from typing import Any, Self
 import anyio
 import anyio.to_thread
 
-from codemode.errors import CodemodeError, SessionClosed
+from codemode.errors import CodemodeError, InvalidArgument, SessionClosed
 from codemode.executors.base import Executor, OutputCallback
 from codemode.executors.procstat import process_usage
 from codemode.images import ImageStore
@@ -43,6 +43,7 @@ from codemode.session.setup import (
     check_executor,
     check_storage,
     make_executor,
+    mcp_config_paths,
     resolve_timeout,
     sandbox_config,
     session_workspace,
@@ -77,6 +78,7 @@ class SessionCore:
         callbacks: Iterable[Callback | Mapping[str, Any]] | None = None,
         quota: StorageQuota | None = None,
         tool_middleware: Sequence[ToolMiddleware] | None = None,
+        mcp_config: Sequence[str | Path] | str | Path | None = None,
     ) -> None:
         self._limits = limits or ExecutionLimits()
         callbacks_ = CallbackSet(callbacks)
@@ -86,8 +88,10 @@ class SessionCore:
         check_executor(executor)
         config = getattr(executor, "config", None)
         self._temporary_venvs: Path | None = None  # removed on close
+        if workspace is not None and mcp_config:
+            raise InvalidArgument("mcp_config belongs to the workspace: give it to Workspace(...), or no workspace")
         if workspace is None:
-            options = replace(WorkspaceOptions.of_config(config), quota=quota)
+            options = replace(WorkspaceOptions.of_config(config), quota=quota, mcp_config=mcp_config_paths(mcp_config))
             workspace, self._temporary_venvs = session_workspace(check_storage(storage), executor, confinement, options)
         self.workspace = workspace
         self._executor = executor
@@ -107,8 +111,7 @@ class SessionCore:
         self._started = False
         self._closed = False
         self._start_lock = anyio.Lock()
-        self.tool_chain = session_chain(tool_middleware, self.session_id)
-        """The middleware around the code's tool calls (``tool_middleware``, then the approval gate)."""
+        self.tool_chain = session_chain(tool_middleware, self.session_id)  # tool_middleware, then an approval gate
         # The parts the session is composed of: each knows only what it is given here.
         self._runner = Runner(executor, callbacks_, self.start, self.touch, self._check_open, self.tool_chain)
         self._venv = SessionVenv(executor, workspace, self.session_id)

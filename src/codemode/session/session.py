@@ -26,6 +26,7 @@ from codemode.session.setup import (
     DEFAULT,
     ExecutorName,
     WorkspaceOptions,
+    mcp_config_paths,
     on_base,
     resolve_timeout,
     sandbox_config,
@@ -65,6 +66,7 @@ class Session(SessionCore):
         allow_source_builds: bool = False,
         quota: StorageQuota | None = None,
         tool_middleware: Sequence[ToolMiddleware] | None = None,
+        mcp_config: Sequence[str | Path] | str | Path | None = None,
     ) -> Session:
         """A session on workspace ``base``: its ``tools/``, ``workflows/``, ``artifacts/``, ``requirements.txt``.
 
@@ -74,6 +76,8 @@ class Session(SessionCore):
         ``allow_source_builds``: installs may build source distributions, which runs the package's
         code on this host, outside the sandbox (default: wheels only). ``quota``: what code may store.
         ``tool_middleware``: callables ``(context, call_next)`` around every tool call the code makes.
+        ``mcp_config``: ``mcpServers`` / ``servers`` JSON files (Claude Desktop, Cursor, VS Code) whose MCP
+        servers become tools, ``tools.<server>.<tool>(...)``; a file that cannot be used raises ``InvalidArgument``.
         """
         limits = limits or ExecutionLimits()
         check_middleware(tool_middleware)  # before anything is made for the session
@@ -84,6 +88,7 @@ class Session(SessionCore):
             python=python_version,
             cache_venv=cache_venv,
             quota=quota,
+            mcp_config=mcp_config_paths(mcp_config),
         )
         executor, workspace, temporary = on_base(base, executor, limits, sandbox_config(sandbox), options)
         session = cls(

@@ -21,6 +21,7 @@ from codemode.sandbox.launcher import SandboxConfig, SandboxMode
 from codemode.storage.base import Storage
 from codemode.storage.file import FileStorage
 from codemode.storage.memory import MemoryStorage
+from codemode.tools.mcp_config import check_mcp_configs
 from codemode.workspace.quota import StorageQuota
 from codemode.workspace.venvs import VenvCache
 from codemode.workspace.workspace import Workspace
@@ -101,6 +102,7 @@ class WorkspaceOptions:
     tools_path: Path | None = None
     tool_storage: Storage | None = None
     quota: StorageQuota | None = None  # None: the defaults
+    mcp_config: Sequence[Path] = ()  # mcpServers / servers files; checked by build
 
     @classmethod
     def of_config(cls, config: ExecutorConfig | None) -> WorkspaceOptions:
@@ -119,8 +121,11 @@ class WorkspaceOptions:
     def build(self, storage: Storage, pass_env: Sequence[str]) -> tuple[Workspace, Path | None]:
         """The workspace (its tools get ``pass_env`` too), and the temporary directory of its venvs.
 
-        Whoever closes the workspace removes that directory; it is None if venvs are cached.
+        Whoever closes the workspace removes that directory; it is None if venvs are cached. An
+        ``mcp_config`` file that cannot be used (not JSON, a server without a command) is an ``InvalidArgument``
+        that names the file and the server.
         """
+        check_mcp_configs(self.mcp_config)
         temporary, venvs = venv_cache(self.cache_venv)
         workspace = Workspace(
             storage,
@@ -134,6 +139,7 @@ class WorkspaceOptions:
             tools_path=self.tools_path,
             pass_env=pass_env,
             quota=self.quota,
+            mcp_config=self.mcp_config,
         )
         return workspace, temporary
 
@@ -165,6 +171,15 @@ def on_base(
         executor = make_executor(executor, limits, sandbox)
     workspace, temporary = session_workspace(FileStorage(base), executor, sandbox, options)
     return executor, workspace, temporary
+
+
+def mcp_config_paths(paths: Sequence[str | Path] | str | Path | None) -> tuple[Path, ...]:
+    """``Session(mcp_config=...)``: one path or several, each made absolute (a relative one is the cwd's)."""
+    if paths is None:
+        return ()
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    return tuple(Path(path).expanduser().resolve() for path in paths)
 
 
 def venv_cache(cache: bool) -> tuple[Path | None, VenvCache | None]:

@@ -1,29 +1,32 @@
-"""The tools of a workspace: loaded from ``tools/*.yaml`` in storage, listed, searched and called.
+"""The tools of a workspace: loaded from ``tools/*.yaml`` in storage (and ``--mcp-config`` files), listed,
+searched, described as Python, and called.
 
 Definitions are re-read on every use (a cheap read of a few small files), so a
 tool added or edited while the server runs is there on the next call; parsing
 is cached by content. Connections (MCP servers, HTTP pools) live as long as the
-registry and are rebuilt when their definition changes.
+registry and are rebuilt when their definition changes. Listing an MCP server's
+tools connects to it (the list is kept per connection); one that cannot be
+reached is listed as unavailable, with the reason, and never fails the listing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+import anyio
 from anyio.abc import TaskGroup
-from pydantic import Field
 
 from codemode.errors import InvalidArgument, ToolFailed, ToolNotFound
-from codemode.record import Record
-from codemode.search.index import Document, rank
+from codemode.search.index import rank
 from codemode.storage.base import Storage
-from codemode.tools import cli
+from codemode.tools import catalog, cli, finder
 from codemode.tools.approval import spec_approval
+from codemode.tools.catalog import CallableInfo, ToolInfo, ToolList
+from codemode.tools.mcp_config import parse_mcp_config
 from codemode.tools.middleware import ToolCallContext, ToolChain
 from codemode.tools.spec import CliToolSpec, HttpToolSpec, LoadedSpec, McpToolSpec, parse_tool_file
 
@@ -36,56 +39,25 @@ logger = logging.getLogger(__name__)
 COLLECTION = "tools"
 Spec = CliToolSpec | McpToolSpec | HttpToolSpec
 
-
-class CallableInfo(Record):
-    """Something a tool offers to call: a recipe, an HTTP endpoint, or an MCP server's tool."""
-
-    name: str = Field(description="Its name: tools.<tool>.<name>(...).")
-    description: str = Field(default="", description="What it does.")
-    input_schema: dict[str, Any] = Field(default_factory=dict, description="JSON schema of its keyword arguments.")
-
-
-class ToolInfo(Record):
-    name: str = Field(description="The tool's name: tools.<name> in run_code.")
-    type: Literal["cli", "mcp", "http"] = Field(
-        description="'cli' (a command), 'mcp' (an MCP server) or 'http' (an HTTP API)."
-    )
-    description: str = Field(description="What the tool does.")
-    tags: list[str] = Field(description="Words to find it by (search_tools).")
-    available: bool = Field(description="False if the tool cannot run here (see problem).")
-    problem: str | None = Field(default=None, description="Why it cannot run here, if it cannot.")
-    input_schema: dict[str, Any] | None = Field(
-        default=None, description="Arguments of a direct call, tools.<name>(...) (CLI tools)."
-    )
-    callables: list[CallableInfo] = Field(
-        default_factory=list, description="tools.<name>.<callable>(...): recipes, endpoints (MCP: see recipes)."
-    )
-    score: float | None = Field(
-        default=None,
-        description=(
-            "Search relevance, for search results: with the [semantic] extra, the cosine similarity to the query"
-            " plus a keyword bonus (at most 0.1); without it, the BM25 score."
-        ),
-    )
-
-
-class ToolList(Record):
-    tools: list[ToolInfo] = Field(description="The tools, by name.")
-    problems: list[str] = Field(
-        default_factory=list,
-        description="Tool files that could not be loaded, and why; and files loaded with warnings (unknown fields).",
-    )
+__all__ = ["COLLECTION", "CallableInfo", "ToolInfo", "ToolList", "ToolRegistry"]
 
 
 class ToolRegistry:
     def __init__(
-        self, storage: Storage, cwd: Path | None = None, collection: str = COLLECTION, pass_env: Sequence[str] = ()
+        self,
+        storage: Storage,
+        cwd: Path | None = None,
+        collection: str = COLLECTION,
+        pass_env: Sequence[str] = (),
+        mcp_config: Sequence[Path] = (),
     ) -> None:
         self._storage = storage
         self._collection = collection
         self._cwd = cwd
         self._pass_env = tuple(pass_env)  # the server's --pass-env: every tool gets these too
+        self._mcp_config = tuple(mcp_config)  # mcpServers / servers files: more MCP servers
         self._parsed: dict[str, LoadedSpec] = {}
+        self._configs: dict[Path, tuple[str, list[McpToolSpec], list[str]]] = {}
         self._tasks: TaskGroup | None = None
         self._connections: dict[str, tuple[str, HttpTool | McpServerTool]] = {}
 
@@ -98,30 +70,37 @@ class ToolRegistry:
             await connection.aclose()
         self._connections.clear()
 
-    async def list(self) -> ToolList:
+    async def list(self, connect: bool = True) -> ToolList:
+        """Every tool; ``connect=False`` leaves MCP servers alone (their tools are then not listed)."""
         specs, problems = await self._load()
-        return ToolList(tools=[_info(spec) for spec in specs.values()], problems=problems)
+        infos: dict[str, ToolInfo] = {}
+        async with anyio.create_task_group() as listing:  # MCP servers connect side by side
+            for name, spec in specs.items():
+                if isinstance(spec, McpToolSpec) and connect and self._tasks is not None:
+                    listing.start_soon(self._list_mcp, spec, infos)
+                else:
+                    infos[name] = _static_info(spec)
+        return ToolList(tools=[infos[name] for name in specs], problems=problems)
 
     async def search(self, query: str, limit: int = 10) -> list[ToolInfo]:
+        """Tools for ``query``, best first; an MCP server's tools are matched one by one (``limit`` counts them)."""
         infos = {info.name: info for info in (await self.list()).tools}
-        documents = [Document(name, _search_fields(info)) for name, info in infos.items()]
-        ranked = await rank(query, documents, limit)
-        return [infos[name].model_copy(update={"score": score}) for name, score in ranked]
+        ranked = await rank(query, finder.documents(infos.values()), limit)
+        return finder.results(ranked, infos)
 
     async def callables(self, tool: str) -> list[CallableInfo]:
         """What ``tools.<tool>.<x>`` can be: recipes, endpoints, or (connecting) an MCP server's tools."""
-        spec = await self._spec(tool)
-        if isinstance(spec, McpToolSpec):
-            from codemode.tools.mcp import McpServerTool
+        return (await self._info(tool)).callables
 
-            connection = self._connection(spec)
-            assert isinstance(connection, McpServerTool)
-            remote = await connection.list_tools()
-            return [
-                CallableInfo(name=item.name, description=item.description or "", input_schema=item.input_schema)
-                for item in remote
-            ]
-        return _info(spec).callables
+    async def signatures(self, tool: str) -> dict[str, Any]:
+        """What code needs to make ``tools.<tool>``'s functions: their specs (see ``worker/signatures.py``)."""
+        return catalog.api(await self._info(tool))
+
+    async def describe(self, name: str | None = None) -> str:
+        """A tool's functions as Python ``def`` lines with one-line docs; without a name, every tool in brief."""
+        if name is None:
+            return catalog.describe_all((await self.list()).tools)
+        return catalog.describe(await self._info(name, strict=False))
 
     async def call(
         self,
@@ -154,6 +133,19 @@ class ToolRegistry:
             raise InvalidArgument(f"tool {tool!r} takes keyword arguments only")
         return await self._connection(spec).call(recipe, args)
 
+    async def _info(self, tool: str, strict: bool = True) -> ToolInfo:
+        """One tool's info; an MCP server is connected (``strict``: one that cannot be is an error)."""
+        spec = await self._spec(tool)
+        if not isinstance(spec, McpToolSpec):
+            return _static_info(spec)
+        connection = self._mcp(spec)
+        if strict:
+            return catalog.mcp_info(spec, await connection.list_tools())
+        return catalog.mcp_info(spec, *await connection.listing())
+
+    async def _list_mcp(self, spec: McpToolSpec, into: dict[str, ToolInfo]) -> None:
+        into[spec.name] = catalog.mcp_info(spec, *await self._mcp(spec).listing())
+
     async def _spec(self, name: str) -> Spec:
         specs, problems = await self._load()
         name = _resolve(name, specs)
@@ -163,6 +155,13 @@ class ToolRegistry:
             known = ", ".join(sorted(specs)) or "none"
             raise ToolNotFound(f"no tool named {name!r}{hint}; the tools are: {known}")
         return specs[name]
+
+    def _mcp(self, spec: McpToolSpec) -> McpServerTool:
+        from codemode.tools.mcp import McpServerTool
+
+        connection = self._connection(spec)
+        assert isinstance(connection, McpServerTool)
+        return connection
 
     def _connection(self, spec: McpToolSpec | HttpToolSpec) -> HttpTool | McpServerTool:
         digest = spec.model_dump_json()
@@ -204,6 +203,17 @@ class ToolRegistry:
             else:
                 specs[loaded.spec.name] = loaded.spec
                 problems += [loaded.warning] if loaded.warning else []
+        for path in self._mcp_config:
+            servers, config_problems = await self._read_config(path)
+            problems += config_problems
+            for spec in servers:
+                if spec.name in specs:
+                    problems.append(
+                        f"--mcp-config {path}: server {spec.name!r}: a tool named {spec.name!r} is already defined; "
+                        "this server is ignored"
+                    )
+                else:
+                    specs[spec.name] = spec
         return specs, problems
 
     def _parse(self, file: str, raw: bytes) -> LoadedSpec:
@@ -218,6 +228,21 @@ class ToolRegistry:
         self._parsed[file] = loaded
         return loaded
 
+    async def _read_config(self, path: Path) -> tuple[list[McpToolSpec], list[str]]:
+        """The servers of an mcpServers file as it is now (parsed again only when it changed)."""
+        try:
+            raw = await anyio.Path(path).read_bytes()
+        except OSError as exc:
+            return [], [f"--mcp-config {path}: cannot be read: {exc.strerror or exc}"]
+        digest = hashlib.sha256(raw).hexdigest()
+        cached = self._configs.get(path)
+        if cached is None or cached[0] != digest:
+            specs, problems = parse_mcp_config(path, raw)
+            for problem in problems:
+                logger.warning("MCP server skipped: %s", problem)
+            cached = self._configs[path] = (digest, specs, problems)
+        return cached[1], cached[2]
+
 
 def _resolve(name: str, specs: dict[str, Spec]) -> str:
     """``my_tool`` names the tool ``my-tool`` when no tool is called ``my_tool``: attributes cannot hold '-'."""
@@ -227,35 +252,10 @@ def _resolve(name: str, specs: dict[str, Spec]) -> str:
     return matches[0] if len(matches) == 1 else name
 
 
-def _info(spec: Spec) -> ToolInfo:
-    base = {"name": spec.name, "type": spec.type, "description": spec.description, "tags": spec.tags}
+def _static_info(spec: Spec) -> ToolInfo:
+    """A tool's info without connecting: CLI and HTTP tools entirely; an MCP server without its tools."""
     if isinstance(spec, CliToolSpec):
-        program = spec.argv0()[0]
-        found = shutil.which(program) is not None
-        return ToolInfo(
-            **base,
-            available=found,
-            problem=None if found else f"command {program!r} is not installed (not found on PATH)",
-            input_schema=cli.raw_schema(spec),
-            callables=[
-                CallableInfo(name=name, description=recipe.description, input_schema=cli.recipe_schema(spec, recipe))
-                for name, recipe in spec.recipes.items()
-            ],
-        )
+        return catalog.cli_info(spec)
     if isinstance(spec, HttpToolSpec):
-        endpoints = [
-            CallableInfo(name=name, description=endpoint.description, input_schema=endpoint.input_schema())
-            for name, endpoint in spec.endpoints.items()
-        ]
-        return ToolInfo(**base, available=True, callables=endpoints)
-    return ToolInfo(**base, available=True)
-
-
-def _search_fields(info: ToolInfo) -> list[tuple[str, float]]:
-    parameters = " ".join(
-        name
-        for schema in [info.input_schema or {}] + [c.input_schema for c in info.callables]
-        for name in schema.get("properties", {})
-    )
-    callables = " ".join(f"{c.name} {c.description}" for c in info.callables)
-    return [(info.name, 3.0), (info.description, 1.0), (" ".join(info.tags), 2.0), (callables, 1.0), (parameters, 0.5)]
+        return catalog.http_info(spec)
+    return catalog.mcp_info(spec, None)

@@ -165,9 +165,10 @@ class McpToolSpec(_ToolSpec):
         description="Stdio servers: variables to set (`${VAR}` reads the server's), or a list of names of"
         " server variables passed through; beyond these and the allow-list, the server's environment is not seen.",
     )
+    cwd: str | None = Field(default=None, description="Stdio servers: the working directory (default: the workspace).")
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout: float = Field(default=60.0, gt=0, description="Seconds per call to the server's tools.")
+    timeout: float = Field(default=60.0, gt=0, description="Seconds to connect, and per call to the server's tools.")
 
     @field_validator("env")
     @classmethod

@@ -95,6 +95,7 @@ class Interpreter:
         """
         filename = f"{CELL_PREFIX}{count}>"
         self._remember_source(filename, code)
+        self._new_run()
         try:
             compiled, has_value = self._compile(code, filename)
         except (SyntaxError, ValueError) as exc:
@@ -110,6 +111,13 @@ class Interpreter:
         # A cut repr means a value too big to send whole: it stays a (cut) repr.
         literal = None if shown is None or truncated else encode_literal(value)
         return {"value": shown, "literal": literal, "error": None, "truncated": truncated}
+
+    def _new_run(self) -> None:
+        # Namespaces that keep what they fetched for one run (``tools``: signatures) start afresh.
+        for value in self._predefined.values():
+            new_run = getattr(type(value), "_new_run", None)
+            if new_run is not None:
+                new_run(value)
 
     # -- compiling and running ---------------------------------------------------------
 

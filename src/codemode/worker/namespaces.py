@@ -5,11 +5,15 @@ host through ``call(method, params)``, which the executor supplies: a socket RPC
 in the worker, a hop to the event loop in the in-process executor. The host owns
 storage and adapters, so what one client saves is visible to every session at once.
 Workflows are the exception: their code is fetched from the host but runs here,
-in the session, where it can use the same namespaces.
+in the session, where it can use the same namespaces. ``tools`` is in
+``tool_namespace.py``: its functions carry signatures.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
 import sys
 import threading
 import types
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 Call = Callable[[str, dict[str, Any]], Any]
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class RemoteError(Exception):
@@ -52,61 +57,6 @@ class _Namespace:
 
     def __repr__(self) -> str:
         return self._help
-
-
-class Tools(_Namespace):
-    _help = (
-        "tools: tools.list(), tools.search(query), tools.<name>(**args) runs a tool, "
-        "tools.<name>.<recipe>(**args) runs a recipe or an MCP server's tool, tools.<name>.list()"
-    )
-
-    def list(self) -> list[dict[str, Any]]:
-        return self._call("tools.list", {})
-
-    def search(self, query: str, limit: int = 10) -> list[dict[str, Any]]:
-        return self._call("tools.search", {"query": query, "limit": limit})
-
-    def __getattr__(self, name: str) -> ToolProxy:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return ToolProxy(self._call, name)
-
-    def __getitem__(self, name: str) -> ToolProxy:
-        return ToolProxy(self._call, name)
-
-
-class ToolProxy:
-    """One tool: call it to run the tool itself; its attributes are its recipes (or MCP tools)."""
-
-    def __init__(self, call: Call, tool: str) -> None:
-        self._call = call
-        self._tool = tool
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._invoke(None, args, kwargs)
-
-    def list(self) -> list[dict[str, Any]]:
-        """The recipes (or, for an MCP server, the tools) this tool offers."""
-        return self._call("tools.recipes", {"tool": self._tool})
-
-    def __getattr__(self, recipe: str) -> Callable[..., Any]:
-        if recipe.startswith("_"):
-            raise AttributeError(recipe)
-        return self[recipe]
-
-    def __getitem__(self, recipe: str) -> Callable[..., Any]:
-        def run_recipe(*args: Any, **kwargs: Any) -> Any:
-            return self._invoke(recipe, args, kwargs)
-
-        run_recipe.__name__ = recipe
-        return run_recipe
-
-    def _invoke(self, recipe: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        params = {"tool": self._tool, "recipe": recipe, "args": kwargs, "positional": list(args)}
-        return self._call("tools.call", params)
-
-    def __repr__(self) -> str:
-        return f"<tool {self._tool}: call it, or .list() its recipes>"
 
 
 class Artifacts(_Namespace):
@@ -345,11 +295,26 @@ def _awaited(frame: types.FrameType) -> bool:
     return found
 
 
-def build(call: Call) -> dict[str, Any]:
-    """The predefined names of a session namespace."""
+def sibling(name: str) -> types.ModuleType:
+    """A module of this directory, loaded the way this one was: by package (in-process) or by path (worker)."""
+    if __package__:
+        return importlib.import_module(f"{__package__}.{name}")
+    loaded = sys.modules.get(f"_codemode_{name}")
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location(f"_codemode_{name}", os.path.join(_HERE, f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def build(call: Call, show: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """The predefined names of a session namespace; ``show`` shows a picture a tool returned (the run's display)."""
     shared: dict[str, Any] = {}
     shared.update(
-        tools=Tools(call),
+        tools=sibling("tool_namespace").Tools(call, show, sibling),
         artifacts=Artifacts(call),
         deps=Deps(call),
         workflows=Workflows(call, shared),

@@ -171,7 +171,11 @@ class Worker:
         )
         self.live = output.LiveOutput(self.channel, (self.stdout, self.stderr), self._flush_output)
         self.interp = interpreter.Interpreter(
-            {**namespaces.build(self.channel.call), **session_api.build(self.channel.call), **self.display.names()},
+            {
+                **namespaces.build(self.channel.call, self.display.display),
+                **session_api.build(self.channel.call),
+                **self.display.names(),
+            },
             value_cap=config["value_cap"],
             traceback_cap=config["traceback_cap"],
         )

@@ -42,8 +42,10 @@ class HostApi:
 
         self._handlers: dict[str, Handler] = {
             "tools.list": _list_of(lambda: _tool_list(ws)),
-            "tools.search": _list_of(ws.tools.search),
+            "tools.search": _list_of(ws.tools.search, brief=True),
             "tools.recipes": _list_of(ws.tools.callables),
+            "tools.signatures": ws.tools.signatures,
+            "tools.describe": ws.tools.describe,
             "tools.call": call_tool,
             "workflows.list": _list_of(ws.workflows.list),
             "workflows.search": _list_of(ws.workflows.search),
@@ -85,9 +87,11 @@ async def _tool_list(workspace: Workspace) -> list[BaseModel]:
     return list((await workspace.tools.list()).tools)
 
 
-def _list_of(method: Callable[..., Awaitable[list[Any]]]) -> Handler:
+def _list_of(method: Callable[..., Awaitable[list[Any]]], brief: bool = False) -> Handler:
+    """``brief``: what code prints stays short (search results leave out the fields they do not fill)."""
+
     async def call(*args: Any, **kwargs: Any) -> list[Any]:
-        return [_plain(item) for item in await method(*args, **kwargs)]
+        return [_plain(item, brief) for item in await method(*args, **kwargs)]
 
     call.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
     return call
@@ -109,5 +113,7 @@ async def _after(check: Callable[[], Awaitable[None]], then: Callable[[], Awaita
     return await then()
 
 
-def _plain(item: Any) -> Any:
-    return item.model_dump(mode="json", by_alias=True) if isinstance(item, BaseModel) else item
+def _plain(item: Any, brief: bool = False) -> Any:
+    if isinstance(item, BaseModel):
+        return item.model_dump(mode="json", by_alias=True, exclude_none=brief)
+    return item

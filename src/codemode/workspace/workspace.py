@@ -46,6 +46,7 @@ class Workspace:
         tools_path: Path | None = None,
         pass_env: Sequence[str] = (),
         quota: StorageQuota | None = None,
+        mcp_config: Sequence[Path] = (),
     ) -> None:
         self.storage = storage
         self.cwd = cwd
@@ -54,10 +55,13 @@ class Workspace:
         self.workflows = WorkflowStore(storage, self.quota)
         self.snapshots = SnapshotStore(storage, self.quota)
         # Tool definitions may come from elsewhere than the data (local files beside shared Redis).
+        # mcp_config: mcpServers files (Claude Desktop, Cursor, VS Code), whose servers are tools too.
         if tools_path is not None:  # a directory of YAML files (py-code-mode's tools_path), not a storage collection
-            self.tools = ToolRegistry(FileStorage(tools_path), cwd, collection=WORKSPACE, pass_env=pass_env)
+            self.tools = ToolRegistry(
+                FileStorage(tools_path), cwd, collection=WORKSPACE, pass_env=pass_env, mcp_config=mcp_config
+            )
         else:
-            self.tools = ToolRegistry(tool_storage or storage, cwd, pass_env=pass_env)
+            self.tools = ToolRegistry(tool_storage or storage, cwd, pass_env=pass_env, mcp_config=mcp_config)
         self.deps = DepsManager(
             storage,
             venvs,
