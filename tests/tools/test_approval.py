@@ -28,6 +28,10 @@ pytestmark = pytest.mark.anyio
         ("my_tool.*", "my-tool", "x"),  # nor '-' against '_'
         ("my-tool.run", "my-tool", "run"),
         ("memory.delete_*", "memory", None),  # a direct call can do what any callable does
+        ("memory.delete-entities", "memory", "delete_entities"),  # the server's name, the Python name
+        ("memory.delete_entities", "memory", "delete.entities"),  # and the other way round
+        ("srv.from", "srv", "from_"),  # a keyword's Python name
+        ("srv.2x", "srv", "_2x"),  # a name that starts with a digit
         ("*", "anything", "at_all"),
     ],
 )

@@ -122,7 +122,8 @@ def _add_approval_flags(parser: argparse.ArgumentParser) -> None:
         metavar="PATTERN",
         help="tool calls from code that run only after the MCP client approves them (repeat): a glob over "
         "TOOL.CALLABLE, e.g. github.*, memory.delete_*, curl.post; TOOL alone covers every call of a tool. "
-        "Case, '-' and '_' do not matter; a direct call tools.TOOL(...) counts as every callable of TOOL. "
+        "Case does not matter, and '-', '.' or any character a Python name cannot hold matches '_' (code's "
+        "name for an MCP server's tool); a direct call tools.TOOL(...) counts as every callable of TOOL. "
         "The server asks through MCP elicitation; a decline, a cancel, a client that cannot be asked or no "
         "answer in time refuses the call, and nothing is called. A tool's YAML 'approval: required' does the "
         "same for that tool or recipe",

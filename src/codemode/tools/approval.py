@@ -8,8 +8,10 @@ other outcome, including nobody to ask and no answer in time, refuses the call w
 :class:`~codemode.errors.ApprovalDenied` before anything is called: it fails closed.
 
 Patterns are globs over ``tool.callable`` (``github.*``, ``memory.delete_*``, ``curl.post``);
-a pattern without a dot names a whole tool. Matching ignores case and treats ``-`` and
-``_`` alike (``tools.my_tool`` is the tool ``my-tool``), so a spelling does not get around it.
+a pattern without a dot names a whole tool. Matching ignores case and treats ``-``, ``.`` and
+every other character that cannot be in a Python name like ``_`` (``tools.my_tool`` is the tool
+``my-tool``, ``create_entities`` an MCP server's ``create-entities``), so a spelling does not get
+around it.
 A direct call ``tools.curl(...)`` can do whatever a recipe of curl can (recipes are
 presets of the same command), so it needs approval whenever any call of its tool may.
 """
@@ -56,8 +58,18 @@ def check_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
     return tuple(checked)
 
 
+_NOT_NAME = re.compile(r"[^0-9a-z*?\[\]!]+")
+
+
 def _fold(name: str) -> str:
-    return name.lower().replace("-", "_")
+    """``name`` as matching compares it: what code may write for it and what the server calls it meet here.
+
+    Code reaches ``create-entities`` (or ``create.entities``, ``from``) of an MCP server as
+    ``create_entities`` (``from_``), and may write either; so case is dropped, every run of other
+    characters than letters, digits and glob characters is one ``_``, and ``_`` at the ends goes.
+    It only ever makes more calls match, never fewer.
+    """
+    return _NOT_NAME.sub("_", name.lower()).strip("_")
 
 
 def matching_pattern(patterns: Iterable[str], tool: str, callable_name: str | None) -> str | None:
