@@ -206,7 +206,7 @@ async def test_calls_made_at_once_from_threads_are_each_asked(workspace: Path, e
     )
     async with _client(workspace, era, asker, require_approval=["marker.write"]) as client:
         result = await _run(client, code)
-    assert result["value"] == 3, result
+    assert result["value"] == 3, result["error_info"]
     assert len(asker.questions) == 3
     assert all(path.read_text() == "written" for path in paths)
 

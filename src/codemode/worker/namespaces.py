@@ -299,15 +299,20 @@ def sibling(name: str) -> types.ModuleType:
     """A module of this directory, loaded the way this one was: by package (in-process) or by path (worker)."""
     if __package__:
         return importlib.import_module(f"{__package__}.{name}")
-    loaded = sys.modules.get(f"_codemode_{name}")
-    if loaded is not None:
-        return loaded
-    spec = importlib.util.spec_from_file_location(f"_codemode_{name}", os.path.join(_HERE, f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    # Threads of the code may need a module first at once: none may find it registered but half run.
+    with _SIBLINGS_LOADING:
+        loaded = sys.modules.get(f"_codemode_{name}")
+        if loaded is not None:
+            return loaded
+        spec = importlib.util.spec_from_file_location(f"_codemode_{name}", os.path.join(_HERE, f"{name}.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+
+
+_SIBLINGS_LOADING = threading.RLock()  # reentrant: a module may load a sibling as it runs
 
 
 def build(call: Call, show: Callable[[Any], None] | None = None) -> dict[str, Any]:
