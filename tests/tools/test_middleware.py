@@ -12,7 +12,7 @@ import pytest
 
 from codemode import ApprovalGate, Session, ToolCallContext
 from codemode.tools.middleware import CallNext
-from tests.tools.test_registry import write_tool
+from tests.tools.test_registry import write_tiny_mcp_tool, write_tool
 
 pytestmark = pytest.mark.anyio
 
@@ -178,3 +178,22 @@ async def test_an_approver_given_to_run_decides(workspace: Path):
         ("marker.write", "the server requires approval for 'marker.*'"),
     ]
     assert not marker.exists()
+
+
+async def test_an_mcp_server_s_tool_is_gated_by_its_name_in_any_spelling(workspace: Path):
+    asked: list[str] = []
+
+    async def refuse(context: ToolCallContext, reason: str) -> bool:
+        asked.append(context.qualified_name)
+        return False
+
+    write_tiny_mcp_tool(workspace)
+    tiny = workspace / "tools" / "tiny.yaml"
+    tiny.write_text(tiny.read_text().replace("name: tiny", "name: tiny-server"))
+    gate = ApprovalGate(["Tiny_Server.ADD"])
+    async with Session.from_base(workspace, timeout=20, tool_middleware=[gate]) as session:
+        refused = await session.run("tools.tiny_server.add(a=1, b=2)", approver=refuse)
+        free = await session.run("tools['tiny-server'].whoami()", approver=refuse)
+    assert refused.error_info is not None and refused.error_info.type == "ApprovalDenied"
+    assert free.error_info is None
+    assert asked == ["tiny-server.add"]
