@@ -35,8 +35,8 @@ import anyio
 from mcp import Client, StdioServerParameters
 
 HERE = Path(__file__).resolve().parent
-FASTMCP = "fastmcp[code-mode]==4.2.3"
-MEMORY_PACKAGE = "@modelcontextprotocol/server-memory"
+FASTMCP = "fastmcp[code-mode]==3.4.11"  # 4.x lists no tools of servers that send no 2026-07-28 cache hints
+MEMORY_PACKAGE = "@modelcontextprotocol/server-memory@2026.8.31"  # the version the tests pin
 TEAMS = ["red", "green", "blue", "gold"]
 
 INVENTORY_CODE = """\
@@ -70,7 +70,8 @@ print(counts)
 FASTMCP_MEMORY_CODE = """\
 teams = ["red", "green", "blue", "gold"]
 people = [{"name": f"person{i}", "entityType": "person", "observations": [f"joined in {2000 + i}"]} for i in range(40)]
-await call_tool("create_entities", {"entities": people + [{"name": t, "entityType": "team", "observations": []} for t in teams]})
+teams_entities = [{"name": t, "entityType": "team", "observations": []} for t in teams]
+await call_tool("create_entities", {"entities": people + teams_entities})
 await call_tool("create_relations", {"relations": [
     {"from": p["name"], "to": teams[i % 4], "relationType": "member_of"} for i, p in enumerate(people)]})
 graph = await call_tool("read_graph", {})
@@ -91,13 +92,14 @@ class Ledger:
         return self.definitions + sum(written + read for written, read in self.calls)
 
 
-async def _call(client: Client, ledger: Ledger, name: str, arguments: dict[str, Any]) -> str:
+async def _call(client: Client, ledger: Ledger, name: str, arguments: dict[str, Any]) -> Any:
+    """The call's structured content (else its text); the ledger counts what the model writes and reads."""
     result = await client.call_tool(name, arguments)
     text = "\n".join(getattr(block, "text", "") for block in result.content)
     ledger.calls.append((len(json.dumps({"name": name, "arguments": arguments})), len(text.encode())))
     if result.is_error:
         raise RuntimeError(f"{name} failed: {text[:500]}")
-    return text
+    return result.structured_content if result.structured_content is not None else text
 
 
 async def _definitions(client: Client) -> int:
@@ -114,9 +116,9 @@ async def inventory_direct(upstream: StdioServerParameters) -> Ledger:
     async with Client(upstream) as client:
         ledger.definitions = await _definitions(client)
         started = time.perf_counter()
-        categories = json.loads(await _call(client, ledger, "list_categories", {}))["result"]
+        categories = (await _call(client, ledger, "list_categories", {}))["result"]
         for category in categories:
-            items = json.loads(await _call(client, ledger, "list_items", {"category": category}))["result"]
+            items = (await _call(client, ledger, "list_items", {"category": category}))["result"]
             for item in items:
                 if item["stock"] < item["min_stock"]:
                     await _call(client, ledger, "restock", {"item_id": item["id"], "quantity": 20 - item["stock"]})
@@ -156,8 +158,7 @@ async def memory_direct(upstream: StdioServerParameters) -> Ledger:
         ledger.definitions = await _definitions(client)
         started = time.perf_counter()
         people = [
-            {"name": f"person{i}", "entityType": "person", "observations": [f"joined in {2000 + i}"]}
-            for i in range(40)
+            {"name": f"person{i}", "entityType": "person", "observations": [f"joined in {2000 + i}"]} for i in range(40)
         ]
         teams = [{"name": team, "entityType": "team", "observations": []} for team in TEAMS]
         await _call(client, ledger, "create_entities", {"entities": people + teams})
@@ -182,7 +183,16 @@ def codemode_server(workspace: Path, config: Path) -> StdioServerParameters:
 
 def fastmcp_server(upstream: list[str]) -> StdioServerParameters:
     uv = shutil.which("uv") or "uv"
-    args = ["run", "--quiet", "--isolated", "--with", FASTMCP, "python", str(HERE / "fastmcp_codemode_server.py")]
+    args = [
+        "run",
+        "--quiet",
+        "--no-project",
+        "--system-certs",
+        "--with",
+        FASTMCP,
+        "python",
+        str(HERE / "fastmcp_codemode_server.py"),
+    ]
     return StdioServerParameters(command=uv, args=[*args, *upstream])
 
 

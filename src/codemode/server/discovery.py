@@ -7,7 +7,7 @@ description), not a JSON schema.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context
 from mcp_types import CallToolResult
@@ -16,18 +16,11 @@ from pydantic import BaseModel, Field
 from codemode.server.context import rendered, state, tool_errors
 from codemode.server.toolset import READ, ToolDef
 from codemode.tools.registry import ToolInfo
+from codemode.worker import signatures
 from codemode.worker.signatures import python_name
 from codemode.workspace.artifacts import ArtifactInfo
 from codemode.workspace.workflows import WorkflowInfo
 
-_JSON_TYPES = {
-    "string": "str",
-    "integer": "int",
-    "number": "float",
-    "boolean": "bool",
-    "array": "list",
-    "object": "dict",
-}
 _DESCRIPTION_CHARS = 100
 
 
@@ -90,46 +83,15 @@ def tool_matches(info: ToolInfo) -> list[Match]:
 
 
 def workflow_match(info: WorkflowInfo) -> Match:
-    call = f"workflows.{info.name}({python_parameters(info.input_schema)})"
+    """The workflow as code calls it (``workflows.<name>(...)``), its signature written as tools' are."""
+    spec = signatures.callable_spec(info.name, info.description, info.input_schema)
+    call = f"workflows.{signatures.signature_text(spec, info.name).rsplit(' -> ', 1)[0]}"
     return Match(kind="workflow", name=info.name, call=call, description=_line(info.description))
 
 
 def artifact_match(info: ArtifactInfo) -> Match:
     description = _line(info.description) or f"{info.kind}, {info.size} bytes"
     return Match(kind="artifact", name=info.name, call=f"artifacts.load({info.name!r})", description=description)
-
-
-def python_parameters(schema: dict[str, Any]) -> str:
-    """A JSON schema's properties as Python parameters: required first, then keyword-only with defaults."""
-    properties: dict[str, Any] = schema.get("properties") or {}
-    required = [name for name in properties if name in set(schema.get("required") or ())]
-    optional = [name for name in properties if name not in required]
-    parts = [f"{_identifier(name)}: {_annotation(properties[name])}" for name in required]
-    if optional:
-        parts.append("*")
-        for name in optional:
-            default = properties[name].get("default") if isinstance(properties[name], dict) else None
-            parts.append(f"{_identifier(name)}: {_annotation(properties[name])} = {default!r}")
-    return ", ".join(parts)
-
-
-def _annotation(prop: Any) -> str:
-    if not isinstance(prop, dict):
-        return "Any"
-    kind = prop.get("type")
-    if isinstance(kind, list):
-        names = [_JSON_TYPES.get(item, "None" if item == "null" else "Any") for item in kind]
-        return " | ".join(dict.fromkeys(names))
-    if "anyOf" in prop:
-        return " | ".join(dict.fromkeys(_annotation(item) for item in prop["anyOf"]))
-    if kind == "null":
-        return "None"
-    return _JSON_TYPES.get(kind, "Any") if isinstance(kind, str) else "Any"
-
-
-def _identifier(name: str) -> str:
-    """The Python name code uses for ``name`` (``max-time`` is ``max_time``)."""
-    return name.replace("-", "_").replace(".", "_")
 
 
 def _line(text: str) -> str:
