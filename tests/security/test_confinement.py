@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 from codemode import Session
@@ -148,6 +149,9 @@ async def test_unconfined_workers_still_lose_escaped_children_where_cgroups_work
         if not session.info().confinement.cgroup:  # type: ignore[union-attr]
             pytest.skip("cgroups are not writable here: an unconfined worker's setsid children can escape")
         await session.run(f"import subprocess\nsubprocess.Popen(['setsid', 'sleep', '{seconds}'])")
+        with anyio.move_on_after(5):  # setsid forks before it execs sleep: give a loaded machine a moment
+            while not host_processes_with(f"sleep {seconds}"):
+                await anyio.sleep(0.05)
         assert host_processes_with(f"sleep {seconds}")
     assert await until_gone(f"sleep {seconds}", 5) == []
 
