@@ -27,6 +27,7 @@ from codemode.executors.base import Executor
 from codemode.executors.inprocess import InProcessExecutor
 from codemode.executors.subprocess_executor import SubprocessExecutor
 from codemode.models import Capability, ErrorInfo, ExecutionLimits, ExecutionResult, RuntimeInfo, SessionInfo
+from codemode.session.callbacks import Callback
 from codemode.session.history import HistoryEntry, HistoryLimits
 from codemode.session.manager import SessionManager
 from codemode.session.session import Session
@@ -44,6 +45,7 @@ __all__ = [
     "ArtifactInfo",
     "ArtifactNotFound",
     "ArtifactStore",
+    "Callback",
     "Capability",
     "CodemodeError",
     "ErrorInfo",
