@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from codemode.errors import InvalidArgument, InvalidName, SessionError, SessionNotFound, SessionNotFoundError
+from codemode.errors import (
+    InvalidArgument,
+    InvalidName,
+    PathNotAllowed,
+    SessionError,
+    SessionNotFound,
+    SessionNotFoundError,
+)
 from codemode.session.manager import SessionManager
 from codemode.session.store import SessionStore
 from codemode.storage import FileStorage, MemoryStorage, Storage
@@ -160,6 +170,38 @@ async def test_a_document_with_bad_labels_is_refused_naming_the_label(storage: S
     document = (await sessions.export_session("chat")).model_dump(mode="json") | {"labels": {"k": ""}}
     with pytest.raises(InvalidArgument, match="label 'k': the value is empty"):
         await sessions.import_session(document, name="other")
+
+
+def _archive(*names: str) -> str:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name in names:
+            member = tarfile.TarInfo(name)
+            member.size = 2
+            archive.addfile(member, io.BytesIO(b"hi"))
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.mark.parametrize(
+    ("names", "problem"),
+    [
+        (["a" * 300], "a name of 300 bytes"),
+        (["dir/" + "é" * 200 + "/f"], "a name of 400 bytes"),  # bytes count, not characters
+        (["../escape"], "contains '..'"),
+        (["/etc/passwd"], "is an absolute path"),
+    ],
+)
+async def test_an_archive_that_could_never_be_restored_is_refused_and_nothing_is_stored(
+    storage: Storage, names: list[str], problem: str
+):
+    sessions = manager(storage)
+    await (await sessions.create_session("chat")).close()
+    document = (await sessions.export_session("chat")).model_dump(mode="json") | {"files": _archive(*names)}
+    with pytest.raises((InvalidArgument, PathNotAllowed), match=problem):
+        await sessions.import_session(document, name="bad")
+    assert await sessions.get_session_info("bad") is None
+    await sessions.import_session(document | {"files": _archive("fine.txt")}, name="good")  # the store still works
+    assert (await sessions.get_session_info("good")) is not None
 
 
 async def test_a_bad_session_name_is_refused_before_it_reaches_storage(storage: Storage):

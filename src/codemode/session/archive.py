@@ -21,6 +21,8 @@ from pathlib import Path
 from codemode.errors import InvalidArgument, LimitExceeded, PathNotAllowed
 from codemode.session.files import DIR_FLAGS, open_root, remove_tree_at, required_parts, split_path, walk
 
+NAME_MAX = 255
+"""Bytes of one file name that file systems take (Linux's NAME_MAX)."""
 MAX_PACK_DEPTH = 100
 """Directories deeper than this do not travel (each level holds a descriptor while it is packed)."""
 PACK_LIMIT = 256 * 1024**2
@@ -191,10 +193,28 @@ def _mode(dir_fd: int, name: str) -> int | None:
         return None
 
 
+def check_archive(data: bytes, max_bytes: int = PACK_LIMIT) -> None:
+    """``InvalidArgument`` (or ``LimitExceeded``) unless ``data`` is an archive :func:`unpack` can put back:
+    checked before an archive is stored, so nothing is kept that could never be restored."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            _checked_members(archive.getmembers(), max_bytes)
+    except tarfile.TarError as exc:
+        raise InvalidArgument(f"the session files are damaged or not a tar archive: {exc}") from None
+
+
 def _checked_members(members: list[tarfile.TarInfo], max_bytes: int) -> list[tarfile.TarInfo]:
     kept = [member for member in members if member.isfile() or member.isdir()]
     for member in kept:
-        split_path(member.name)
+        parts = split_path(member.name)
+        too_long = next((part for part in parts if len(part.encode()) > NAME_MAX), None)
+        if too_long is not None:
+            raise InvalidArgument(
+                f"the session files hold a name of {len(too_long.encode())} bytes ({too_long[:40]}...): "
+                f"a file system takes at most {NAME_MAX}"
+            )
+        if len(parts) > MAX_PACK_DEPTH:
+            raise InvalidArgument(f"the session files nest directories more than {MAX_PACK_DEPTH} deep")
     total = sum(member.size for member in kept)
     if total > max_bytes:
         raise LimitExceeded(f"the session files hold {total} bytes, over the limit of {max_bytes}")

@@ -20,12 +20,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import anyio
+import anyio.to_thread
 from pydantic import Field, ValidationError
 
 from codemode.encoding import from_base64, to_base64
 from codemode.errors import InvalidArgument, SessionError, SessionNotFound, StorageError
 from codemode.names import validate_name
 from codemode.record import Record
+from codemode.session.archive import check_archive
 from codemode.session.history import HistoryEntry
 from codemode.session.labels import has_labels, validate_labels
 from codemode.storage.base import Storage
@@ -209,6 +211,8 @@ class SessionStore:
         if await self.get(target) is not None:
             raise InvalidArgument(f"you already have a session named {target!r}: delete it or import under a new name")
         snapshot, files = _decode(parsed.snapshot, "snapshot"), _decode(parsed.files, "files")
+        if files is not None:  # what could never be unpacked must not be stored under a name
+            await anyio.to_thread.run_sync(check_archive, files)
         fields = parsed.model_dump(exclude={"format", "snapshot", "files", "name", "labels"})
         fields["labels"] = validate_labels(parsed.labels)
         return await self.put(SessionRecord(name=target, owner=self.owner, **fields), snapshot, files)
