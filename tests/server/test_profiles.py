@@ -16,7 +16,7 @@ from codemode.errors import InvalidArgument
 from codemode.server import ServerSettings, create_server
 from codemode.server.app import INSTRUCTIONS
 from codemode.server.profiles import offered_tools, tool_names
-from tests.server.conftest import call, text_of
+from tests.server.conftest import call, server_command, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -201,3 +201,9 @@ async def test_over_http_a_run_in_the_default_session_names_it_and_a_slow_run_it
         assert text_of(ran) == f"1\n[took 1.1 s]\n[session {session_id}]"
         named = await client.call_tool("run_code", {"code": "2", "session_id": session_id})
         assert text_of(named) == "2"  # the caller named it: no need to say it
+
+
+async def test_the_command_line_serves_the_code_profile_over_stdio(workspace: Path):
+    async with Client(server_command(workspace, "--mcp-tools", "code"), mode="legacy") as client:
+        assert [tool.name for tool in (await client.list_tools()).tools] == ["run_code", "search"]
+        assert text_of(await client.call_tool("run_code", {"code": "print('hi'); 6 * 7"})) == "hi\n[value] 42"
