@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from typing import Any
 import anyio.to_thread
 import pytest
 
+from tests.npm import npx_with
 from tests.server.conftest import HttpServer
 
 pytestmark = pytest.mark.anyio
@@ -25,34 +25,13 @@ pytestmark = pytest.mark.anyio
 # The newest Inspector that runs on Node 20: 0.16 and later declare node >= 22.7.5, 2.x node >= 22.19.
 # 0.15.0 declares no engine and runs on newer Node too. CODEMODE_INSPECTOR_VERSION picks another one.
 INSPECTOR = f"@modelcontextprotocol/inspector@{os.environ.get('CODEMODE_INSPECTOR_VERSION', '0.15.0')}"
-INSTALL_TIMEOUT = 600
 CALL_TIMEOUT = 120
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CODEMODE_REQUIRE_NODE") == "1":
-        pytest.fail(f"CODEMODE_REQUIRE_NODE=1 but {reason}")
-    pytest.skip(f"{reason} (CODEMODE_REQUIRE_NODE=1 makes this a failure)")
 
 
 @pytest.fixture(scope="session")
 def npx() -> str:
     """npx, with the pinned Inspector in its cache: fetched once per test session, from then on offline."""
-    for program in ("node", "npx"):
-        if shutil.which(program) is None:
-            _unavailable(f"{program} is not installed (Debian/Ubuntu: apt-get install nodejs npm)")
-    found = shutil.which("npx")
-    assert found is not None
-    try:
-        done = subprocess.run(
-            [found, "-y", INSPECTOR, "--help"], capture_output=True, text=True, timeout=INSTALL_TIMEOUT
-        )
-    except subprocess.TimeoutExpired:
-        _unavailable(f"fetching {INSPECTOR} took over {INSTALL_TIMEOUT}s")
-        raise
-    if done.returncode != 0:
-        _unavailable(f"npx could not run {INSPECTOR}: {done.stderr.strip()[-500:]}")
-    return found
+    return npx_with(INSPECTOR, "--help")
 
 
 async def _inspect(npx: str, target: list[str], *method: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from codemode import Session
 from codemode.errors import InvalidArgument, Unavailable
 from codemode.models import ExecutionLimits
 from codemode.worker.js_ops import node_binds
+from tests.npm import node_unavailable
 from tests.security.conftest import sandbox  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
@@ -23,11 +24,8 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(autouse=True)
 def node() -> None:
     """Skip (with the reason) without Node.js; CODEMODE_REQUIRE_NODE=1 makes that a failure."""
-    if shutil.which("node") is not None:
-        return
-    if os.environ.get("CODEMODE_REQUIRE_NODE") == "1":
-        pytest.fail("CODEMODE_REQUIRE_NODE=1 but node is not on the PATH")
-    pytest.skip("Node.js is not installed (node is not on the PATH); CODEMODE_REQUIRE_NODE=1 makes this a failure")
+    if shutil.which("node") is None:
+        node_unavailable("Node.js is not installed (node is not on the PATH)")
 
 
 async def js(session: Session, code: str, **options: Any) -> Any:

@@ -8,47 +8,25 @@ Needs Node.js and npx: without them these tests are skipped, saying why; with CO
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from codemode import Session
+from tests.npm import npx_with
 from tests.tools.conftest import mcp_config
 
 pytestmark = pytest.mark.anyio
 
 # Pinned, so that the tests see the tools they were written against; CODEMODE_MEMORY_SERVER_VERSION picks another.
 MEMORY = f"@modelcontextprotocol/server-memory@{os.environ.get('CODEMODE_MEMORY_SERVER_VERSION', '2026.8.31')}"
-INSTALL_TIMEOUT = 600
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CODEMODE_REQUIRE_NODE") == "1":
-        pytest.fail(f"CODEMODE_REQUIRE_NODE=1 but {reason}")
-    pytest.skip(f"{reason} (CODEMODE_REQUIRE_NODE=1 makes this a failure)")
 
 
 @pytest.fixture(scope="module")
 def npx() -> str:
     """npx, with the memory server in its cache (it exits when its stdin ends)."""
-    for program in ("node", "npx"):
-        if shutil.which(program) is None:
-            _unavailable(f"{program} is not installed (Debian/Ubuntu: apt-get install nodejs npm)")
-    found = shutil.which("npx")
-    assert found is not None
-    try:
-        done = subprocess.run(
-            [found, "-y", MEMORY], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=INSTALL_TIMEOUT
-        )
-    except subprocess.TimeoutExpired:
-        _unavailable(f"fetching {MEMORY} took over {INSTALL_TIMEOUT}s")
-        raise
-    if done.returncode != 0:
-        _unavailable(f"npx could not run {MEMORY}: {done.stderr.strip()[-500:]}")
-    return found
+    return npx_with(MEMORY)
 
 
 @pytest.fixture
